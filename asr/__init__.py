@@ -1,0 +1,1 @@
+"""lingxi asr: speech recognition."""

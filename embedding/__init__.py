@@ -1,0 +1,1 @@
+"""lingxi embedding: embeddings, similarity and rerank."""

@@ -1,0 +1,14 @@
+"""embedding routes. Its engine arrives with the embedding issue; until then /health says so."""
+
+from fastapi import FastAPI
+
+from embedding.config import Settings
+from services.app import create_app as create_service_app
+from services.health import not_configured
+
+NOT_BUILT = "no embedding engine is built into this version of lingxi yet"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(settings, name="embedding", health=not_configured(NOT_BUILT))

@@ -1,0 +1,1 @@
+"""lingxi llm: the LLM gateway."""

@@ -1,0 +1,1 @@
+"""lingxi opro: the prompt optimizer."""

@@ -1,0 +1,1 @@
+"""The lingxi kernel: what every service shares and nothing model-specific."""

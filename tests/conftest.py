@@ -1,0 +1,98 @@
+"""Shared fixtures: free ports and a tiny local HTTP server for fetch tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from services.postgres import LocalPostgres
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalServer:
+    host: str
+    port: int
+    routes: dict[str, Route] = field(default_factory=dict)
+    seen_hosts: list[str] = field(default_factory=list)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    @property
+    def netloc(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    """A threaded HTTP server on 127.0.0.1; tests register routes as ``server.routes[path] = fn``."""
+    state = LocalServer("127.0.0.1", 0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            state.seen_hosts.append(self.headers.get("Host", ""))
+            route = state.routes.get(self.path.split("?")[0])
+            if route is None:
+                self.send_error(404)
+                return
+            route(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def reply(status: int, body: bytes = b"", content_type: str = "text/html", headers: dict[str, str] | None = None):
+    """A route that answers with a fixed response."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return route
+
+
+def world_readable_tmpdir(prefix: str) -> Path:
+    """A temp dir the ``postgres`` user can reach (pytest's own tmp dirs are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_postgres() -> Iterator[LocalPostgres]:
+    """A throw-away project-local PostgreSQL cluster for the whole test session."""
+    root = world_readable_tmpdir("lingxi-pg-")
+    database = LocalPostgres(root / "postgres", port=free_port())
+    database.start()
+    yield database
+    database.stop()
+    shutil.rmtree(root, ignore_errors=True)

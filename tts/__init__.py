@@ -1,0 +1,1 @@
+"""lingxi tts: text-to-speech."""

@@ -1,0 +1,1 @@
+"""lingxi vlm: image description."""

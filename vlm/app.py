@@ -1,0 +1,14 @@
+"""vlm routes. Its engine arrives with the vlm issue; until then /health says so."""
+
+from fastapi import FastAPI
+
+from services.app import create_app as create_service_app
+from services.health import not_configured
+from vlm.config import Settings
+
+NOT_BUILT = "no vlm engine is built into this version of lingxi yet"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(settings, name="vlm", health=not_configured(NOT_BUILT))

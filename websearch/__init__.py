@@ -1,0 +1,1 @@
+"""lingxi websearch: web ingest and search."""
