@@ -151,6 +151,7 @@ def up(names: Sequence[str], *, postgres: bool, data_dir: Path, wait_s: float) -
         print("all stopped", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (nohup, &)
     try:
         for name in names:
             spec = SERVICES[name]
