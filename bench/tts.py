@@ -92,10 +92,10 @@ def first_byte(client: httpx.Client, url: str, stream: bool, rounds: int) -> flo
         started = time.perf_counter()
         with client.stream("POST", f"{url}/synthesize", data=form) as response:
             response.raise_for_status()
-            for _chunk in response.iter_raw():
-                times.append(time.perf_counter() - started)
-                break
-            for _chunk in response.iter_raw():
+            chunks = response.iter_raw()
+            next(chunks)
+            times.append(time.perf_counter() - started)
+            for _chunk in chunks:
                 pass
     return statistics.median(times)
 

@@ -36,6 +36,10 @@ def import_indextts2(checkout: Path) -> ModelFactory:
     """``indextts.infer_v2.IndexTTS2`` from the checkout (importable without installing it)."""
     if str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
+    try:  # infer_v2 sets HF_HUB_CACHE to a cwd-relative path at import; fix the hub's paths first
+        import huggingface_hub.constants  # noqa: F401
+    except ImportError:
+        pass
     from indextts.infer_v2 import IndexTTS2
 
     return IndexTTS2
