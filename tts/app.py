@@ -40,11 +40,11 @@ def create_app(settings: Settings | None = None, *, factory: EngineFactory | Non
     app.extensions["tts"] = synthesizer
     formats = available_formats()
 
-    def sentences_of(text: Any) -> list[str]:
+    def sentences_of(text: Any, field: str) -> list[str]:
         if text is None:
-            raise BadRequest("missing the text to synthesise (form field 'text')")
+            raise BadRequest(f"missing the text to synthesise (field '{field}')")
         if not isinstance(text, str):
-            raise BadRequest("text must be a string")
+            raise BadRequest(f"{field} must be a string")
         text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
         if not text.strip():
             raise BadRequest("text is empty")
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, factory: EngineFactory | Non
     @app.post("/synthesize")
     def synthesize() -> Response:
         form = request.form
-        sentences = sentences_of(form.get("text"))
+        sentences = sentences_of(form.get("text"), "text")
         style, explicit = style_of(form.get("style"))
         synthesis = SynthesisRequest(
             text="",
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, factory: EngineFactory | Non
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object: {model, input, voice, response_format, speed}")
-        sentences = sentences_of(body.get("input"))
+        sentences = sentences_of(body.get("input"), "input")
         style, explicit = style_of(body.get("voice"))
         response_format = body.get("response_format") or ("mp3" if "mp3" in formats else "wav")
         if response_format not in formats:

@@ -148,6 +148,8 @@ class WavStream:
                 yield pcm_bytes(Audio(np.concatenate([pause, audio.samples]), audio.sample_rate))
         except LingxiError as exc:  # headers are gone: end the stream early, say why in the log
             log.warning("tts stream ended early: %s", exc.message)
+        finally:
+            self.close()
 
     def close(self) -> None:
         if not self.closed:

@@ -21,7 +21,7 @@ def upload(data: bytes, name: str = "voice.wav"):
 
 
 BAD_FORMS = [
-    ({}, 400, "text"),
+    ({}, 400, "field 'text'"),
     ({"text": ""}, 400, "empty"),
     ({"text": "   \n\t "}, 400, "empty"),
     ({"text": "\x00\x01\x02"}, 400, "empty"),
@@ -66,8 +66,8 @@ def test_tts_rejects_a_too_large_prompt_audio(client):
 BAD_SPEECH = [
     ("not json", 400, "JSON"),
     ([1, 2], 400, "JSON"),
-    ({"model": "tts-1", "voice": "style1"}, 400, "text"),
-    ({"input": 42, "voice": "style1"}, 400, "string"),
+    ({"model": "tts-1", "voice": "style1"}, 400, "field 'input'"),
+    ({"input": 42, "voice": "style1"}, 400, "input must be a string"),
     ({"input": " ", "voice": "style1"}, 400, "empty"),
     ({"input": "hi", "voice": "alloy"}, 400, "style1"),
     ({"input": "hi", "voice": ["style1"]}, 400, "style must be a string"),
