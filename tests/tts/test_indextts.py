@@ -183,7 +183,7 @@ def test_indextts_speed_is_applied_after_generation(indextts, calls):
 
 def test_indextts_runs_one_generation_at_a_time_and_answers_429_when_the_queue_is_full(indextts, calls):
     app, stand_in = indextts
-    stand_in.STATE["delay"] = 0.4
+    stand_in.STATE["delay"] = 0.8
     statuses: list[int] = []
 
     def request() -> None:
