@@ -18,7 +18,7 @@ from tts.audio import available_formats, encode, resample, to_wav
 from tts.config import Settings
 from tts.engines import ENGINES
 from tts.engines.base import PromptAudio, SynthesisRequest
-from tts.synthesis import EngineFactory, Synthesizer
+from tts.synthesis import Synthesizer
 from tts.text import split_sentences
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "opus": "audio/ogg", "pcm": "audio/pcm"}
@@ -26,10 +26,9 @@ OPENAI_PCM_RATE = 24_000  # OpenAI's pcm format: 24 kHz, 16-bit little-endian, m
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
-def create_app(settings: Settings | None = None, *, factory: EngineFactory | None = None) -> Flask:
+def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    engine_factory = factory or ENGINES[settings.engine]
-    synthesizer = Synthesizer(settings, engine_factory)
+    synthesizer = Synthesizer(settings, ENGINES[settings.engine])
     app = create_flask_app(settings, name="tts", health=synthesizer.health)
     sentences_total = Counter(
         "lingxi_tts_sentences_total",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import numpy as np
 import pytest
 
 from tests.tts.asr_support import Transcriber, word_error_rate
 from tests.tts.conftest import espeak_recording, to_16k_float, wav_audio
+from tts.app import create_app
 from tts.audio import median_f0
+from tts.config import Engine, Settings
 
 SENTENCE = "The weather is nice today, so we will go for a walk in the park."
 
@@ -136,3 +139,16 @@ def test_tts_accepts_temperature_and_top_p_as_in_the_seed(client):
 def test_tts_health_is_the_seeds_shape(client):
     response = client.get("/health")
     assert response.status_code == 200 and response.get_json()["status"] == "ok"
+
+
+def test_tts_without_espeak_ng_says_how_to_install_it():
+    app = create_app(Settings(engine=Engine.espeak, espeak_binary="/nonexistent/espeak-ng"))
+    client = app.test_client()
+    for _ in range(100):
+        health = client.get("/health")
+        if health.get_json()["status"] != "loading":
+            break
+        time.sleep(0.02)
+    assert health.status_code == 503 and "apt-get install espeak-ng" in health.get_json()["detail"]
+    response = client.post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
+    assert response.status_code == 503 and "apt-get install espeak-ng" in response.get_json()["error"]["message"]
