@@ -1,0 +1,57 @@
+"""An OpenAI-compatible ``/v1/audio/speech`` upstream (another lingxi tts, a vLLM/SGLang TTS
+server, a cloud API), for scale-out. Styles are the upstream's voices (``TTS_UPSTREAM_VOICES``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout, upstream_status_error
+from tts.audio import read_wav
+from tts.config import Settings
+from tts.engines.base import Audio, SynthesisRequest
+
+
+class UpstreamEngine:
+    name = "upstream"
+    max_parallel = 16
+    handles_speed = True
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.upstream_url:
+            raise NotReady("set TTS_UPSTREAM_URL to an OpenAI-compatible API (e.g. http://host:8000/v1)")
+        self.url = settings.upstream_url.rstrip("/") + "/audio/speech"
+        self.model = settings.upstream_model
+        self.voices = list(settings.upstream_voices)
+        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
+        self.client = httpx.Client(timeout=settings.upstream_timeout_s, headers=headers, trust_env=False)
+
+    def load(self) -> None:
+        return None
+
+    def styles(self) -> list[str]:
+        return self.voices
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:
+        if request.style not in self.voices:
+            raise BadRequest(f"unknown style {request.style!r}; valid styles: {', '.join(self.voices)}")
+        body: dict[str, Any] = {
+            "model": self.model,
+            "input": request.text,
+            "voice": request.style,
+            "response_format": "wav",
+            "speed": request.speed,
+        }
+        try:
+            response = self.client.post(self.url, json=body)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"the tts upstream did not answer in time ({self.url})") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the tts upstream is unreachable ({self.url}): {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            raise upstream_status_error(response.status_code, f"the tts upstream answered {response.status_code}")
+        try:
+            return read_wav(response.content)
+        except ValueError as exc:
+            raise UpstreamError("the tts upstream did not send PCM16 WAV audio") from exc
