@@ -1,0 +1,146 @@
+"""The transformers engine, for real, on a tiny Qwen2-VL built by the test (random weights, a tokenizer
+trained here, the real Qwen2-VL processors), loaded through the engine's own loading code."""
+
+import asyncio
+import base64
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from services.errors import TooManyRequests
+from tests.vlm.conftest import data_url, image_bytes, wait_ready
+from vlm.app import create_app
+from vlm.config import Settings
+from vlm.engines.base import DescribeRequest
+from vlm.engines.worker import GenerationWorker
+
+
+def describe(client, color="red", size=(64, 48), **extra):
+    payload = {"text": "描述这幅图", "image_url": data_url(image_bytes(color, size)), "temperature": 0, **extra}
+    response = client.post("/describe_image", json=payload)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def test_vlm_transformers_health_names_the_loaded_model(transformers_client):
+    response = transformers_client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "engine": "transformers", "model": "tiny-qwen2-vl", "device": "cpu"}
+
+
+def test_vlm_transformers_describe_returns_text_in_the_seed_shape(transformers_client):
+    result = describe(transformers_client)
+    assert isinstance(result, str) and result.strip()
+
+
+def test_vlm_transformers_the_image_changes_what_the_model_says(transformers_client):
+    results = {color: describe(transformers_client, color) for color in ("red", "blue", "white")}
+    assert len(set(results.values())) == 3, results
+    assert describe(transformers_client, "red") == results["red"]  # greedy: the same image, the same words
+
+
+def test_vlm_transformers_pixels_reach_the_vision_tower(transformers_client):
+    engine = transformers_client.app.state.vlm.engine
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append((tuple(args[0].shape), kwargs["grid_thw"].tolist()))
+
+    hook = engine.model.model.visual.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        describe(transformers_client, "red", (112, 56), max_tokens=2)
+    finally:
+        hook.remove()
+    # 112x56 pixels → a 8x4 grid of 14-pixel patches, each 3 channels x 2 frames x 14 x 14 values
+    assert seen == [((32, 3 * 2 * 14 * 14), [[1, 4, 8]])]
+
+
+def test_vlm_transformers_stream_is_plain_text_matching_the_whole_answer(transformers_client):
+    whole = describe(transformers_client, "blue")
+    payload = {"text": "描述这幅图", "image_url": data_url(image_bytes("blue")), "temperature": 0}
+    with transformers_client.stream("POST", "/describe_image_stream", json=payload) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        streamed = "".join(response.iter_text())
+    assert streamed == whole
+
+
+def test_vlm_transformers_stream_yields_more_than_one_chunk(transformers_client):
+    engine = transformers_client.app.state.vlm.engine
+    request = DescribeRequest("描述这幅图", Image.new("RGB", (64, 48), "white"), max_tokens=24, temperature=0)
+
+    async def collect():
+        return [chunk async for chunk in await engine.stream(request)]
+
+    chunks = asyncio.run(collect())
+    assert len(chunks) > 1 and all(chunks)
+    assert "".join(chunks) == describe(transformers_client, "white")
+
+
+def test_vlm_transformers_accepts_upload_and_base64_alike(transformers_client):
+    expected = describe(transformers_client, "red")
+    files = {"image": ("red.png", image_bytes("red"), "image/png")}
+    upload = transformers_client.post("/describe_image", files=files, data={"text": "描述这幅图", "temperature": "0"})
+    assert upload.json() == {"result": expected}
+    payload = {"text": "描述这幅图", "image_base64": base64.b64encode(image_bytes("red")).decode(), "temperature": 0}
+    assert transformers_client.post("/describe_image", json=payload).json() == {"result": expected}
+
+
+def test_vlm_transformers_max_tokens_bounds_the_answer(transformers_client):
+    engine = transformers_client.app.state.vlm.engine
+    steps = []
+    hook = engine.model.register_forward_hook(lambda *args: steps.append(1))  # one forward pass per new token
+    try:
+        short = describe(transformers_client, "red", max_tokens=3)
+    finally:
+        hook.remove()
+    assert 1 <= len(steps) <= 3
+    whole = describe(transformers_client, "red")
+    assert len(short) < len(whole) and whole.startswith(short.rstrip("\ufffd"))
+
+
+def test_vlm_transformers_samples_when_given_a_temperature(transformers_client):
+    results = {describe(transformers_client, "red", temperature=1.5) for _ in range(3)}
+    assert len(results) > 1
+
+
+def test_vlm_transformers_unknown_model_is_a_404(transformers_client):
+    payload = {"image_url": data_url(image_bytes()), "model": "Qwen2.5-VL-72B"}
+    response = transformers_client.post("/describe_image", json=payload)
+    assert response.status_code == 404
+    assert "tiny-qwen2-vl" in response.json()["error"]["message"]
+
+
+def test_vlm_transformers_bad_image_is_a_4xx_not_a_500(transformers_client):
+    response = transformers_client.post("/describe_image_stream", json={"image_base64": "aGVsbG8="})
+    assert response.status_code == 415
+
+
+def test_vlm_transformers_model_dir_that_does_not_load_is_reported(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    settings = Settings(engine="transformers", model_path=str(tmp_path))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        health = wait_ready(client)
+        assert health["status"] == "error" and "VLM_MODEL_PATH" in health["detail"]
+        response = client.post("/describe_image", json={"image_url": data_url(image_bytes())})
+        assert response.status_code == 503
+        assert str(tmp_path) in response.json()["error"]["message"]
+
+
+def test_vlm_generation_worker_answers_429_when_its_line_is_full():
+    worker = GenerationWorker(queue_size=1)
+    release = threading.Event()
+    running = worker.submit(release.wait)
+    waiting = worker.submit(lambda: "second")
+    with pytest.raises(TooManyRequests):
+        worker.submit(lambda: "third")
+    release.set()
+    assert running.result(timeout=5) is True and waiting.result(timeout=5) == "second"
+    deadline = time.monotonic() + 5
+    while worker.pending and time.monotonic() < deadline:  # done-callbacks run just after the results
+        time.sleep(0.01)
+    assert worker.submit(lambda: "again").result(timeout=5) == "again"  # room again once they finished
+    worker.shutdown()
