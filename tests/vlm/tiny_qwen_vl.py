@@ -107,3 +107,9 @@ def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
+
+
+if __name__ == "__main__":  # python -m tests.vlm.tiny_qwen_vl DIR: a random-weights model to smoke-test with
+    import sys
+
+    print(build_tiny_qwen2_vl(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/tiny-qwen2-vl")))
