@@ -7,6 +7,7 @@ timeouts → 504.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -82,10 +83,11 @@ class OpenAIEngine:
             return Health(Status.error, f"upstream {self.base_url} answered HTTP {response.status_code}", self.extra)
         return Health(Status.ok, None, self.extra)
 
-    def _payload(self, request: DescribeRequest, stream: bool) -> dict[str, Any]:
+    async def _payload(self, request: DescribeRequest, stream: bool) -> dict[str, Any]:
+        image_url = await asyncio.to_thread(image_data_url, request.image)  # JPEG encoding is CPU work
         content = [
             {"type": "text", "text": request.prompt},
-            {"type": "image_url", "image_url": {"url": image_data_url(request.image)}},
+            {"type": "image_url", "image_url": {"url": image_url}},
         ]
         payload: dict[str, Any] = {
             "model": request.model or self.settings.upstream_model,
@@ -118,7 +120,7 @@ class OpenAIEngine:
         return response
 
     async def describe(self, request: DescribeRequest) -> str:
-        response = await self._send(self._payload(request, stream=False))
+        response = await self._send(await self._payload(request, stream=False))
         try:
             body = json.loads(await response.aread())
             content = body["choices"][0]["message"]["content"]
@@ -133,7 +135,7 @@ class OpenAIEngine:
         return content if isinstance(content, str) else ""
 
     async def stream(self, request: DescribeRequest) -> AsyncIterator[str]:
-        response = await self._send(self._payload(request, stream=True))
+        response = await self._send(await self._payload(request, stream=True))
         return self._relay(response)
 
     async def _relay(self, response: httpx.Response) -> AsyncIterator[str]:

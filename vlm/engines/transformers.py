@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from services.errors import NotFound, NotReady
+from services.errors import BadRequest, NotFound, NotReady
 from services.health import Health, Status
 from vlm.config import Settings
 from vlm.engines.base import DescribeRequest
@@ -51,6 +51,7 @@ class TransformersEngine:
         self.state = Health(Status.loading, f"loading {self.path}", {"engine": "transformers", "model": self.name})
         self.model: Any = None
         self.processor: Any = None
+        self.control_tokens: list[str] = []
         self.device = "cpu"
 
     async def health(self) -> Health:
@@ -77,6 +78,8 @@ class TransformersEngine:
         self.device = pick_device(self.settings.device)
         dtype = pick_dtype(self.settings.dtype, self.device)
         self.processor = AutoProcessor.from_pretrained(self.path)
+        added = self.processor.tokenizer.get_added_vocab()
+        self.control_tokens = sorted((token for token in added if token.startswith("<")), key=len, reverse=True)
         model = AutoModelForImageTextToText.from_pretrained(self.path, dtype=dtype)
         self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         log.info("vlm model %s loaded on %s (%s)", self.name, self.device, dtype)
@@ -91,11 +94,22 @@ class TransformersEngine:
         if request.model is not None and request.model != self.name:
             raise NotFound(f"model {request.model!r} is not served here; this vlm serves {self.name!r}")
 
+    def _without_control_tokens(self, prompt: str) -> str:
+        """The prompt with the model's own markers (``<|im_end|>``, ``<|image_pad|>``...) taken out."""
+        for token in self.control_tokens:
+            prompt = prompt.replace(token, "")
+        return prompt
+
     def _inputs(self, request: DescribeRequest) -> Any:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": request.prompt}]}]
+        """The model's inputs: chat template with the image, then the processor (runs off the event loop)."""
+        prompt = self._without_control_tokens(request.prompt)
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        inputs = self.processor(text=[text], images=[request.image], return_tensors="pt")
-        return inputs.to(self.device)
+        try:
+            inputs = self.processor(text=[text], images=[request.image], return_tensors="pt")
+        except ValueError as exc:  # e.g. "absolute aspect ratio must be smaller than 200"
+            raise BadRequest(f"the model cannot take this image: {exc}") from exc
+        return inputs
 
     def _generate_kwargs(self, request: DescribeRequest, cancelled: threading.Event) -> dict[str, Any]:
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -115,14 +129,14 @@ class TransformersEngine:
                 kwargs.update(do_sample=True, temperature=request.temperature)
         return kwargs
 
-    def _run(self, request: DescribeRequest, cancelled: threading.Event, streamer: Any = None) -> str:
+    def _run(self, request: DescribeRequest, inputs: Any, cancelled: threading.Event, streamer: Any = None) -> str:
         import torch
 
         if cancelled.is_set():  # the client left while this waited in line
             return ""
         try:
             with torch.inference_mode():
-                inputs = self._inputs(request)
+                inputs = inputs.to(self.device)
                 kwargs = self._generate_kwargs(request, cancelled)
                 output = self.model.generate(**inputs, **kwargs, streamer=streamer)
         except BaseException as exc:
@@ -136,8 +150,9 @@ class TransformersEngine:
 
     async def describe(self, request: DescribeRequest) -> str:
         self._check(request)
+        inputs = await asyncio.to_thread(self._inputs, request)
         cancelled = threading.Event()
-        future = self.worker.submit(lambda: self._run(request, cancelled))
+        future = self.worker.submit(lambda: self._run(request, inputs, cancelled))
         try:
             return await asyncio.wrap_future(future)
         finally:
@@ -147,9 +162,10 @@ class TransformersEngine:
         from transformers import AsyncTextIteratorStreamer
 
         self._check(request)
+        inputs = await asyncio.to_thread(self._inputs, request)  # a bad image fails here, before any byte is sent
         streamer = AsyncTextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancelled = threading.Event()
-        future = self.worker.submit(lambda: self._run(request, cancelled, streamer))
+        future = self.worker.submit(lambda: self._run(request, inputs, cancelled, streamer))
         return self._relay(streamer, future, cancelled)
 
     async def _relay(self, streamer: Any, future: Any, cancelled: threading.Event) -> AsyncIterator[str]:
