@@ -98,6 +98,8 @@ class VlmService:
                 upload = await value.read(self.settings.max_image_bytes + 1)
                 if len(upload) > self.settings.max_image_bytes:
                     raise PayloadTooLarge(f"the image is larger than {self.settings.max_image_bytes} bytes")
+            elif key == "image":
+                raise BadRequest("'image' must be a file upload (curl -F image=@picture.jpg)")
             elif value != "":
                 fields[key] = value
         return fields, upload

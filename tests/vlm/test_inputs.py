@@ -38,6 +38,12 @@ def test_vlm_accepts_a_multipart_upload_with_text(openai_client, upstream):
     assert upstream.received[0]["body"]["max_tokens"] == 9
 
 
+def test_vlm_says_how_to_upload_when_image_is_a_plain_form_field(openai_client, upstream):
+    message = error_of(openai_client.post("/describe_image", data={"image": "picture.jpg", "text": "hi"}), 400)
+    assert "image=@" in message
+    assert upstream.received == []
+
+
 def test_vlm_accepts_image_base64_raw_and_as_data_url(openai_client, upstream):
     raw = base64.b64encode(image_bytes("green", (20, 20), fmt="JPEG")).decode()
     assert openai_client.post("/describe_image", json={"image_base64": raw}).status_code == 200

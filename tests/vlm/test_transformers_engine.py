@@ -80,6 +80,35 @@ def test_vlm_transformers_stream_yields_more_than_one_chunk(transformers_client)
     assert "".join(chunks) == describe(transformers_client, "white")
 
 
+def wait_until_idle(worker, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while worker.pending and time.monotonic() < deadline:  # done-callbacks run just after the results
+        time.sleep(0.01)
+
+
+def test_vlm_transformers_client_leaving_a_stream_stops_the_generation(transformers_client):
+    engine = transformers_client.app.state.vlm.engine
+    request = DescribeRequest("描述这幅图", Image.new("RGB", (64, 48), "white"), max_tokens=300, temperature=0)
+    steps = []
+    hook = engine.model.register_forward_hook(lambda *args: steps.append(1))  # one forward pass per new token
+
+    async def read_one_chunk_and_leave():
+        chunks = await engine.stream(request)
+        first = await chunks.__anext__()
+        await chunks.aclose()
+        await asyncio.to_thread(wait_until_idle, engine.worker)  # the loop stays open meanwhile
+        return first
+
+    try:
+        asyncio.run(engine.describe(request))
+        assert len(steps) == 300  # left alone, this image runs to max_tokens
+        steps.clear()
+        assert asyncio.run(read_one_chunk_and_leave())
+    finally:
+        hook.remove()
+    assert engine.worker.pending == 0 and len(steps) < 300
+
+
 def test_vlm_transformers_accepts_upload_and_base64_alike(transformers_client):
     expected = describe(transformers_client, "red")
     files = {"image": ("red.png", image_bytes("red"), "image/png")}
@@ -152,8 +181,6 @@ def test_vlm_generation_worker_answers_429_when_its_line_is_full():
         worker.submit(lambda: "third")
     release.set()
     assert running.result(timeout=5) is True and waiting.result(timeout=5) == "second"
-    deadline = time.monotonic() + 5
-    while worker.pending and time.monotonic() < deadline:  # done-callbacks run just after the results
-        time.sleep(0.01)
+    wait_until_idle(worker)
     assert worker.submit(lambda: "again").result(timeout=5) == "again"  # room again once they finished
     worker.shutdown()

@@ -48,7 +48,8 @@ class TransformersEngine:
         self.path = Path(settings.model_path or "")
         self.name = settings.model_name or self.path.name
         self.worker = GenerationWorker(settings.queue_size)
-        self.state = Health(Status.loading, f"loading {self.path}", {"engine": "transformers", "model": self.name})
+        loading = f"the model is loading from {self.path}; retry shortly"
+        self.state = Health(Status.loading, loading, {"engine": "transformers", "model": self.name})
         self.model: Any = None
         self.processor: Any = None
         self.control_tokens: list[str] = []
