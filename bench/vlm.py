@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port  # noqa: E402
 from tests.vlm.conftest import FakeUpstream, upstream_app  # noqa: E402
-from tests.vlm.tiny_qwen_vl import build_tiny_qwen2_vl  # noqa: E402
+from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl  # noqa: E402
 from vlm.config import Settings  # noqa: E402
 from vlm.engines.base import DescribeRequest  # noqa: E402
 from vlm.engines.openai import image_data_url  # noqa: E402
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lingxi-vlm-bench-") as tmp:
-        model_dir = build_tiny_qwen2_vl(Path(tmp) / "tiny-qwen2-vl")
+        model_dir = build_tiny_qwen_vl(Path(tmp) / "tiny-qwen2-vl")
         rows = asyncio.run(bench_transformers(model_dir, args.requests))
     rows += asyncio.run(bench_openai(args.requests))
     print(f"\nvlm benchmark, {args.requests} sequential requests per row (openai rows: {args.requests * 5}),")

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
 
 from tests.conftest import free_port
-from tests.vlm.tiny_qwen_vl import build_tiny_qwen2_vl
+from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl
 from vlm.app import create_app
 from vlm.config import Settings
 
@@ -51,7 +51,7 @@ def wait_ready(client: TestClient, timeout_s: float = 120.0) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_vl_dir(tmp_path_factory):
-    return build_tiny_qwen2_vl(tmp_path_factory.mktemp("models") / "tiny-qwen2-vl")
+    return build_tiny_qwen_vl(tmp_path_factory.mktemp("models") / "tiny-qwen2-vl")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from PIL import Image
 
 from services.errors import TooManyRequests
 from tests.vlm.conftest import data_url, image_bytes, wait_ready
+from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl
 from vlm.app import create_app
 from vlm.config import Settings
 from vlm.engines.base import DescribeRequest
@@ -184,3 +185,15 @@ def test_vlm_generation_worker_answers_429_when_its_line_is_full():
     wait_until_idle(worker)
     assert worker.submit(lambda: "again").result(timeout=5) == "again"  # room again once they finished
     worker.shutdown()
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_vlm_transformers_loads_and_runs_the_newer_qwen_vl_families(tmp_path, family):
+    model_dir = build_tiny_qwen_vl(tmp_path / f"tiny-{family}", family)
+    settings = Settings(engine="transformers", model_path=str(model_dir), max_tokens=12, device="cpu")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert wait_ready(client)["status"] == "ok"
+        red, blue = describe(client, "red"), describe(client, "blue")
+        assert red.strip() and red != blue
+        payload = {"text": "描述这幅图", "image_url": data_url(image_bytes("red")), "temperature": 0}
+        assert client.post("/describe_image_stream", json=payload).text == red
