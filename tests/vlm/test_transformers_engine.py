@@ -179,6 +179,8 @@ def test_vlm_generation_worker_answers_429_when_its_line_is_full():
     running = worker.submit(release.wait)
     waiting = worker.submit(lambda: "second")
     with pytest.raises(TooManyRequests):
+        worker.check_room()
+    with pytest.raises(TooManyRequests):
         worker.submit(lambda: "third")
     release.set()
     assert running.result(timeout=5) is True and waiting.result(timeout=5) == "second"
@@ -197,3 +199,22 @@ def test_vlm_transformers_loads_and_runs_the_newer_qwen_vl_families(tmp_path, fa
         assert red.strip() and red != blue
         payload = {"text": "描述这幅图", "image_url": data_url(image_bytes("red")), "temperature": 0}
         assert client.post("/describe_image_stream", json=payload).text == red
+
+
+@pytest.mark.parametrize("path", ["/describe_image", "/describe_image_stream"])
+def test_vlm_transformers_answers_429_while_its_generation_line_is_full(transformers_client, path):
+    worker = transformers_client.app.state.vlm.engine.worker
+    release = threading.Event()
+    blockers = [worker.submit(release.wait) for _ in range(worker.capacity)]  # one running, the rest waiting
+    try:
+        response = transformers_client.post(path, json={"image_url": data_url(image_bytes())})
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "1"
+        assert "busy" in response.json()["error"]["message"]
+    finally:
+        release.set()
+    assert all(blocker.result(timeout=10) for blocker in blockers)
+    wait_until_idle(worker)
+    assert (
+        transformers_client.post(path, json={"image_url": data_url(image_bytes()), "max_tokens": 2}).status_code == 200
+    )

@@ -94,6 +94,7 @@ class TransformersEngine:
             raise NotReady(why)
         if request.model is not None and request.model != self.name:
             raise NotFound(f"model {request.model!r} is not served here; this vlm serves {self.name!r}")
+        self.worker.check_room()
 
     def _without_control_tokens(self, prompt: str) -> str:
         """The prompt with the model's own markers (``<|im_end|>``, ``<|image_pad|>``...) taken out."""

@@ -21,12 +21,14 @@ class GenerationWorker:
         self.lock = threading.Lock()
         self.pending = 0  # running + waiting
 
+    def check_room(self) -> None:
+        """429 now if a job submitted now would not fit (a cheap check before preparing one)."""
+        if self.pending >= self.capacity:
+            raise TooManyRequests(f"the vlm model is busy ({self.pending - 1} requests already waiting); retry shortly")
+
     def submit(self, job: Callable[[], T]) -> Future[T]:
         with self.lock:
-            if self.pending >= self.capacity:
-                raise TooManyRequests(
-                    f"the vlm model is busy ({self.pending - 1} requests already waiting); retry shortly"
-                )
+            self.check_room()
             self.pending += 1
         future = self.executor.submit(job)
         future.add_done_callback(self._finished)
