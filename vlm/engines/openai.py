@@ -1,0 +1,175 @@
+"""A vision model behind an OpenAI-compatible chat completions API (vLLM, SGLang, a cloud API).
+
+The image always travels as a ``data:`` URL, so upstreams that cannot (or may not) fetch URLs still work.
+Upstream failures are mapped once, here: its 4xx passes through, 5xx and broken replies → 502,
+timeouts → 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from services.errors import UpstreamError, UpstreamTimeout, upstream_status_error
+from services.health import Health, Status
+from vlm.config import Settings
+from vlm.engines.base import DescribeRequest
+
+HEALTH_TIMEOUT_S = 3.0
+
+
+def image_data_url(image: Any) -> str:
+    """The (RGB, already limited) image as a JPEG ``data:`` URL."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def upstream_message(response: httpx.Response) -> str:
+    """The error message an upstream put in its body (OpenAI shape, or plain text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return f"upstream: {error['message']}"
+        if isinstance(error, str):
+            return f"upstream: {error}"
+        if isinstance(body.get("detail"), str):
+            return f"upstream: {body['detail']}"
+    text = response.text.strip()[:300]
+    return f"upstream answered HTTP {response.status_code}" + (f": {text}" if text else "")
+
+
+class OpenAIEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base_url = (settings.upstream_url or "").rstrip("/")
+        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=min(settings.upstream_timeout_s, 10.0)),
+            trust_env=False,
+        )
+        self.extra = {"engine": "openai", "model": settings.upstream_model, "upstream": self.base_url}
+
+    def unavailable(self) -> str | None:
+        return None  # an unreachable upstream shows per request (502/504) and on /health
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def health(self) -> Health:
+        """Ready when the upstream answers its model list (any answer below 500 but 401/403 means it is up)."""
+        try:
+            response = await self.client.get("/models", timeout=HEALTH_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            return Health(Status.error, f"upstream {self.base_url} unreachable: {type(exc).__name__}", self.extra)
+        if response.status_code in (401, 403):
+            return Health(Status.error, f"upstream {self.base_url} refused VLM_UPSTREAM_API_KEY", self.extra)
+        if response.status_code >= 500:
+            return Health(Status.error, f"upstream {self.base_url} answered HTTP {response.status_code}", self.extra)
+        return Health(Status.ok, None, self.extra)
+
+    async def _payload(self, request: DescribeRequest, stream: bool) -> dict[str, Any]:
+        image_url = await asyncio.to_thread(image_data_url, request.image)  # JPEG encoding is CPU work
+        content = [
+            {"type": "text", "text": request.prompt},
+            {"type": "image_url", "image_url": {"url": image_url}},
+        ]
+        payload: dict[str, Any] = {
+            "model": request.model or self.settings.upstream_model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": request.max_tokens,
+            "stream": stream,
+        }
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        return payload
+
+    async def _send(self, payload: dict[str, Any]) -> httpx.Response:
+        request = self.client.build_request("POST", "/chat/completions", json=payload)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"the vision upstream did not answer within {self.settings.upstream_timeout_s:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"could not reach the vision upstream {self.base_url}: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            try:
+                await response.aread()
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
+            raise upstream_status_error(response.status_code, upstream_message(response))
+        return response
+
+    async def describe(self, request: DescribeRequest) -> str:
+        response = await self._send(await self._payload(request, stream=False))
+        try:
+            body = json.loads(await response.aread())
+            content = body["choices"][0]["message"]["content"]
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("the vision upstream timed out while answering") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError("the connection to the vision upstream broke") from exc
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UpstreamError("the vision upstream sent a reply that is not a chat completion") from exc
+        finally:
+            await response.aclose()
+        return content if isinstance(content, str) else ""
+
+    async def stream(self, request: DescribeRequest) -> AsyncIterator[str]:
+        response = await self._send(await self._payload(request, stream=True))
+        return self._relay(response)
+
+    async def _relay(self, response: httpx.Response) -> AsyncIterator[str]:
+        try:
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                text = self._delta(data)
+                if text:
+                    yield text
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("the vision upstream stopped sending") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError("the connection to the vision upstream broke") from exc
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    def _delta(data: str) -> str:
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise UpstreamError("the vision upstream sent a malformed stream event") from exc
+        if not isinstance(event, dict):
+            raise UpstreamError("the vision upstream sent a malformed stream event")
+        if "error" in event:
+            error = event["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise UpstreamError(f"upstream: {message}")
+        try:
+            content = event["choices"][0]["delta"].get("content") if event.get("choices") else None
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise UpstreamError("the vision upstream sent a malformed stream event") from exc
+        return content if isinstance(content, str) else ""
