@@ -32,12 +32,12 @@ class RichText:
     event: str | None
 
 
-def most_common(values: list[str], prefer_over: str | None = None) -> str | None:
-    """The most frequent value; ``prefer_over`` (e.g. neutral) only wins when nothing else occurs."""
-    counts = Counter(v for v in values if v != prefer_over)
+def most_common(values: list[str], fallbacks: tuple[str, ...] = ()) -> str | None:
+    """The most frequent value; the ``fallbacks`` (e.g. neutral, unknown) only when nothing else occurs."""
+    counts = Counter(v for v in values if v not in fallbacks)
     if counts:
         return counts.most_common(1)[0][0]
-    return prefer_over if prefer_over in values else None
+    return next((fallback for fallback in fallbacks if fallback in values), None)
 
 
 def parse_rich_text(raw: str) -> RichText:
@@ -66,5 +66,6 @@ def parse_rich_text(raw: str) -> RichText:
             continue
         joiner = "" if not text or (lang in UNSPACED and text[-1] not in ".!?,;:") else " "
         text = f"{text}{joiner}{piece}"
-    event = most_common(events, prefer_over="speech")
-    return RichText(text, most_common(languages), most_common(emotions, prefer_over="neutral"), event)
+    emotion = most_common(emotions, ("neutral", "unknown"))
+    event = most_common(events, ("speech", "unknown"))
+    return RichText(text, most_common(languages), emotion, event)

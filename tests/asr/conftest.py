@@ -70,7 +70,7 @@ def wait_ready(client: TestClient, timeout_s: float = 60) -> None:
 class Server:
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
