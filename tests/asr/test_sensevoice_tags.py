@@ -6,6 +6,7 @@ import pytest
 
 from asr.engines.sensevoice_tags import RichText, parse_rich_text
 
+JA = "彼を駆り立てるこの世のすてを破壊しろと この番組はご覧のスポンサーの提供でお送りしました。"
 REAL_OUTPUTS = [
     (
         "<|en|><|EMO_UNKNOWN|><|Speech|><|woitn|>and so my fellow americans ask not what your country can do for "
@@ -30,10 +31,8 @@ REAL_OUTPUTS = [
         RichText("今天是2024年1月1日。", "zh", "neutral", "speech"),
     ),
     (
-        "<|ja|><|EMO_UNKNOWN|><|BGM|><|withitn|>彼を駆り立てるこの世のすてを破壊しろと この番組はご覧のスポンサーの提供でお送りしました。",
-        RichText(
-            "彼を駆り立てるこの世のすてを破壊しろと この番組はご覧のスポンサーの提供でお送りしました。", "ja", "unknown", "bgm"
-        ),
+        f"<|ja|><|EMO_UNKNOWN|><|BGM|><|withitn|>{JA}",
+        RichText(JA, "ja", "unknown", "bgm"),
     ),
     (  # funasr joins VAD segments: one tag group per segment, spaces between them
         "<|zh|><|NEUTRAL|><|Speech|><|withitn|>我们先看一下心智控制取这边的情况。         "
