@@ -6,6 +6,7 @@ model says: tags parsed into fields and removed, seed shapes, segment times.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from asr.config import Settings
 
 pytest.importorskip("funasr", reason="the sensevoice extra (funasr) is not installed")
 
-from tests.asr.tiny_sensevoice import build_tiny_sensevoice  # noqa: E402
+from tests.asr.tiny_sensevoice import build_tiny_fsmn_vad, build_tiny_sensevoice  # noqa: E402
 
 
 def started(settings: Settings) -> TestClient:
@@ -33,8 +34,10 @@ def started(settings: Settings) -> TestClient:
 
 @pytest.fixture(scope="module")
 def random_sensevoice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    directory = build_tiny_sensevoice(tmp_path_factory.mktemp("sensevoice") / "SenseVoiceSmall")
-    client = started(Settings(engine="sensevoice", model_dir=directory, device="cpu"))
+    root = tmp_path_factory.mktemp("sensevoice")
+    model_dir = build_tiny_sensevoice(root / "SenseVoiceSmall")
+    vad_dir = build_tiny_fsmn_vad(root / "fsmn-vad")
+    client = started(Settings(engine="sensevoice", model_dir=model_dir, vad_dir=vad_dir, device="cpu"))
     yield client
     client.__exit__(None, None, None)
 
@@ -55,12 +58,22 @@ def test_sensevoice_transcription_has_no_tags_left_in_the_text(random_sensevoice
     assert all(s["start"] < s["end"] <= body["duration"] + 0.01 for s in body["segments"])
 
 
+def test_sensevoice_fsmn_vad_cuts_the_file_at_the_pauses(random_sensevoice, sentences_wav):
+    from services.media import decode_audio
+
+    engine = random_sensevoice.app.state.transcriber.engine
+    spans = engine.speech_spans(decode_audio(sentences_wav.read_bytes()))
+    assert len(spans) == 3, spans  # three sentences with 0.9 s pauses between them
+    assert all(a.end < b.start for a, b in zip(spans, spans[1:], strict=False))
+
+
 def test_sensevoice_stream_and_language_choice(random_sensevoice, sentences_wav):
     response = random_sensevoice.post(
         "/asr/stream", files={"file": ("s.wav", sentences_wav.read_bytes())}, data={"language": "zh"}
     )
     assert response.status_code == 200
-    assert response.text.splitlines()[-1].startswith('{"partial_text"') and '"final": true' in response.text
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert len(lines) == 4 and lines[-1]["final"] is True  # one line per fsmn-vad segment, then the final
     bad = random_sensevoice.post("/asr", files={"file": ("s.wav", sentences_wav.read_bytes())}, data={"language": "fr"})
     assert bad.status_code == 400 and "not supported by the sensevoice engine" in bad.json()["error"]["message"]
 

@@ -77,3 +77,63 @@ def build_tiny_sensevoice(directory: Path, *, always_say: str | None = None) -> 
             model.ctc.ctc_lo.bias[pieces.piece_to_id(always_say)] = 10.0
     torch.save(model.state_dict(), directory / "model.pt")
     return directory
+
+
+VAD_OPTIONS = {
+    "sample_rate": 16000, "detect_mode": 1, "snr_mode": 0, "max_end_silence_time": 800,
+    "max_start_silence_time": 3000, "do_start_point_detection": True, "do_end_point_detection": True,
+    "window_size_ms": 200, "sil_to_speech_time_thres": 150, "speech_to_sil_time_thres": 150,
+    "speech_2_noise_ratio": 1.0, "do_extend": 1, "lookback_time_start_point": 200, "lookahead_time_end_point": 100,
+    "max_single_segment_time": 60000, "snr_thres": -100.0, "noise_frame_num_used_for_snr": 100,
+    "decibel_thres": -40.0, "speech_noise_thres": 0.6, "fe_prior_thres": 0.0001, "silence_pdf_num": 1,
+    "sil_pdf_ids": [0], "speech_noise_thresh_low": -0.1, "speech_noise_thresh_high": 0.3,
+    "output_frame_probs": False, "frame_in_ms": 10, "frame_length_ms": 25,
+}  # fmt: skip
+VAD_CONFIG = {
+    "frontend": "WavFrontendOnline",
+    "frontend_conf": {
+        "fs": 16000,
+        "window": "hamming",
+        "n_mels": 80,
+        "frame_length": 25,
+        "frame_shift": 10,
+        "dither": 0.0,
+        "lfr_m": 5,
+        "lfr_n": 1,
+    },  # fmt: skip
+    "model": "FsmnVADStreaming",
+    "model_conf": VAD_OPTIONS,
+    "encoder": "FSMN",
+    "encoder_conf": {
+        "input_dim": 400,
+        "input_affine_dim": 16,
+        "fsmn_layers": 1,
+        "linear_dim": 16,
+        "proj_dim": 8,
+        "lorder": 4,
+        "rorder": 0,
+        "lstride": 1,
+        "rstride": 0,
+        "output_affine_dim": 16,
+        "output_dim": 4,
+    },  # fmt: skip
+}
+
+
+def build_tiny_fsmn_vad(directory: Path) -> Path:
+    """A tiny fsmn-vad whose network always says "not silence", so its energy gate (decibel_thres,
+    -40 dB here) alone tells speech from the digital silence between espeak-ng's sentences."""
+    import funasr.models.fsmn_vad_streaming.model  # noqa: F401 (registers FsmnVADStreaming)
+    import torch
+    from funasr.register import tables
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump(VAD_CONFIG))
+    model = tables.model_classes.get("FsmnVADStreaming")(
+        encoder="FSMN", encoder_conf=VAD_CONFIG["encoder_conf"], **VAD_OPTIONS
+    )
+    with torch.no_grad():
+        model.encoder.out_linear2.linear.weight.zero_()
+        model.encoder.out_linear2.linear.bias.copy_(torch.tensor([-10.0, 3.0, 3.0, 3.0]))  # pdf 0 is silence
+    torch.save(model.state_dict(), directory / "model.pt")
+    return directory
