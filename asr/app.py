@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI, File, Form, UploadFile, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from asr.config import Settings
 from asr.engines import ENGINES
 from asr.engines.base import SAMPLE_RATE, AsrEngine
 from asr.formats import to_srt, to_verbose_json, to_vtt
 from asr.live_route import live_session
-from asr.pipeline import Collector, Result, Transcriber
+from asr.pipeline import Collector, Result, Ticket, Transcriber
 from services.app import create_app as create_service_app
 from services.streaming import ndjson_response, sse_response
 
@@ -30,6 +31,12 @@ def seed_body(result: Result) -> dict[str, Any]:
         body["event"] = result.event
     body["segments"] = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in result.segments]
     return body
+
+
+def with_release(response: StreamingResponse, ticket: Ticket) -> StreamingResponse:
+    """Release the stream's ticket even when the client leaves before the stream starts."""
+    response.background = BackgroundTask(ticket.release)
+    return response
 
 
 def create_app(settings: Settings | None = None, engine: AsrEngine | None = None) -> FastAPI:
@@ -58,7 +65,7 @@ def create_app(settings: Settings | None = None, engine: AsrEngine | None = None
     @app.post("/asr/stream")
     async def asr_stream(file: UploadFile = File(...), language: str | None = Form(None)) -> Response:
         code = transcriber.check_language(language)
-        audio = await transcriber.admit_and_decode(await file.read())
+        ticket, audio = await transcriber.admit_and_decode(await file.read())
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
             collected = Collector(audio.size / SAMPLE_RATE, code)
@@ -70,9 +77,9 @@ def create_app(settings: Settings | None = None, engine: AsrEngine | None = None
                 body = seed_body(collected.result())
                 yield {"partial_text": body.pop("text"), "final": True, **body}
             finally:
-                transcriber.release()
+                ticket.release()
 
-        return ndjson_response(lines())
+        return with_release(ndjson_response(lines()), ticket)
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(
@@ -103,7 +110,7 @@ def create_app(settings: Settings | None = None, engine: AsrEngine | None = None
         return JSONResponse({"text": result.text, "usage": {"type": "duration", "seconds": round(result.duration)}})
 
     async def transcription_stream(file: UploadFile, code: str | None, prompt: str | None) -> Response:
-        audio = await transcriber.admit_and_decode(await file.read())
+        ticket, audio = await transcriber.admit_and_decode(await file.read())
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             collected = Collector(audio.size / SAMPLE_RATE, code)
@@ -117,9 +124,9 @@ def create_app(settings: Settings | None = None, engine: AsrEngine | None = None
                 usage = {"type": "duration", "seconds": round(collected.duration)}
                 yield {"type": "transcript.text.done", "text": collected.text, "usage": usage}
             finally:
-                transcriber.release()
+                ticket.release()
 
-        return sse_response(events(), done=False)
+        return with_release(sse_response(events(), done=False), ticket)
 
     @app.websocket("/asr/ws")
     async def asr_ws(websocket: WebSocket) -> None:

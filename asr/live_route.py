@@ -27,7 +27,7 @@ CLOSE_CODES = {400: 1003, 413: 1009, 429: 1013, 503: 1013}
 async def live_session(websocket: WebSocket, transcriber: Transcriber) -> None:
     await websocket.accept()
     try:
-        transcriber.acquire()
+        ticket = transcriber.acquire()
     except LingxiError as exc:
         await reject(websocket, exc)
         return
@@ -38,7 +38,7 @@ async def live_session(websocket: WebSocket, transcriber: Transcriber) -> None:
     except LingxiError as exc:
         await reject(websocket, exc)
     finally:
-        transcriber.release()
+        ticket.release()
 
 
 async def reject(websocket: WebSocket, exc: LingxiError) -> None:

@@ -63,6 +63,18 @@ def shift(transcript: Transcript, offset_s: float) -> list[Segment]:
     return shifted
 
 
+class Ticket:
+    """One admitted transcription; ``release`` may be called more than once (stream end, disconnect)."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber: Transcriber | None = transcriber
+
+    def release(self) -> None:
+        if self.transcriber is not None:
+            self.transcriber.admitted -= 1
+            self.transcriber = None
+
+
 class Transcriber:
     def __init__(self, engine: AsrEngine, settings: Settings, engine_name: str) -> None:
         self.engine = engine
@@ -94,31 +106,29 @@ class Transcriber:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # --- admission --------------------------------------------------------------------------
-    def acquire(self) -> None:
+    def acquire(self) -> Ticket:
         if self.status is not Status.ok:
             raise NotReady(f"the asr engine is not ready: {self.detail}")
         if self.admitted >= self.settings.max_pending:
             raise TooManyRequests(f"{self.admitted} transcriptions are in progress; retry shortly")
         self.admitted += 1
-
-    def release(self) -> None:
-        self.admitted -= 1
+        return Ticket(self)
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
-        self.acquire()
+        ticket = self.acquire()
         try:
             yield
         finally:
-            self.release()
+            ticket.release()
 
-    async def admit_and_decode(self, data: bytes) -> np.ndarray:
-        """For streams: admit, decode, and leave the release to the stream's ``finally``."""
-        self.acquire()
+    async def admit_and_decode(self, data: bytes) -> tuple[Ticket, np.ndarray]:
+        """For streams: admit and decode; the stream releases the ticket when it ends."""
+        ticket = self.acquire()
         try:
-            return await self.decode(data)
+            return ticket, await self.decode(data)
         except BaseException:
-            self.release()
+            ticket.release()
             raise
 
     async def on_model_thread(self, fn: Any, *args: Any) -> Any:

@@ -93,3 +93,12 @@ def test_asr_reports_a_missing_model_dir_in_health_and_answers_503(tmp_path: Pat
         assert health.status_code == 503 and health.json()["status"] == "error"
         assert "failed to load" in health.json()["detail"]
         assert_error(post(broken, short_wav.read_bytes()), 503, "not ready")
+
+
+def test_finished_streams_give_their_slot_back(make_client, silence_wav):
+    one_at_a_time = make_client(max_pending=1)
+    for path in ("/asr/stream", "/v1/audio/transcriptions", "/asr/stream"):
+        form = {"stream": "true"} if path.startswith("/v1") else {}
+        response = post(one_at_a_time, silence_wav.read_bytes(), path, **form)
+        assert response.status_code == 200, response.text
+    assert one_at_a_time.app.state.transcriber.admitted == 0
