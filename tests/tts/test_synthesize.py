@@ -9,7 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.tts.asr_support import Transcriber, word_error_rate
+from asr.config import Settings as AsrSettings
+from asr.engines.base import TranscribeRequest
+from asr.engines.whisper import WhisperEngine
+from tests.asr.speech import word_error_rate
 from tests.tts.conftest import espeak_recording, to_16k_float, wav_audio
 from tts.app import create_app
 from tts.audio import median_f0
@@ -19,8 +22,11 @@ SENTENCE = "The weather is nice today, so we will go for a walk in the park."
 
 
 @pytest.fixture(scope="session")
-def transcriber() -> Transcriber:
-    return Transcriber()
+def whisper() -> WhisperEngine:
+    """The asr service's own engine with the embedded Whisper base."""
+    engine = WhisperEngine(AsrSettings())
+    engine.load()
+    return engine
 
 
 def synthesize(client, **form):
@@ -29,9 +35,9 @@ def synthesize(client, **form):
     return response
 
 
-def test_tts_round_trip_through_whisper_keeps_the_words(client, transcriber):
+def test_tts_round_trip_through_whisper_keeps_the_words(client, whisper):
     response = synthesize(client, text=SENTENCE)
-    heard = transcriber.transcribe(to_16k_float(wav_audio(response.data)))
+    heard = whisper.transcribe(TranscribeRequest(to_16k_float(wav_audio(response.data)), language="en")).text
     assert word_error_rate(SENTENCE, heard) <= 0.5, heard
 
 

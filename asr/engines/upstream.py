@@ -1,0 +1,83 @@
+"""An OpenAI-compatible ``/v1/audio/transcriptions`` upstream (vLLM, speaches, Xinference, OpenAI).
+
+The pipeline still decodes and cuts the audio here (VAD), so every upstream gets 16 kHz mono WAV
+pieces of at most ``chunk_seconds`` and streaming works even where the upstream cannot stream.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+
+import httpx
+import numpy as np
+
+from asr.config import Settings
+from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Transcript
+from asr.engines.silero_vad import SileroVad
+from asr.engines.whisper import whisper_languages
+from services.errors import UpstreamError, UpstreamTimeout, upstream_status_error
+
+
+def to_wav(audio: np.ndarray) -> bytes:
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+class UpstreamEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model_name = settings.upstream_model
+        self.languages: frozenset[str] = frozenset()
+        self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
+        self.client: httpx.Client | None = None
+
+    def load(self) -> None:
+        if self.client is not None:
+            return
+        if not self.settings.upstream_url:
+            raise RuntimeError("engine=upstream needs ASR_UPSTREAM_URL (e.g. http://vllm:8000/v1)")
+        key = self.settings.upstream_api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(
+            base_url=self.settings.upstream_url.rstrip("/"),
+            headers=headers,
+            timeout=self.settings.upstream_timeout_s,
+            trust_env=False,
+        )
+        self.vad.load()
+        self.languages = whisper_languages()
+
+    def speech_spans(self, audio: np.ndarray) -> list[Span]:
+        return self.vad(audio)
+
+    def transcribe(self, request: TranscribeRequest) -> Transcript:
+        assert self.client is not None, "load() first"
+        data = {"model": self.settings.upstream_model, "response_format": "json"}
+        if request.language:
+            data["language"] = request.language
+        if request.prompt:
+            data["prompt"] = request.prompt
+        files = {"file": ("audio.wav", to_wav(request.audio), "audio/wav")}
+        try:
+            response = self.client.post("/audio/transcriptions", data=data, files=files)
+        except httpx.TimeoutException as exc:
+            deadline = self.settings.upstream_timeout_s
+            raise UpstreamTimeout(f"the asr upstream did not answer within {deadline}s") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the asr upstream could not be reached: {exc}") from exc
+        if response.status_code >= 400:
+            raise upstream_status_error(response.status_code, f"asr upstream: {response.text[:300]}")
+        try:
+            text = str(response.json()["text"]).strip()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError("the asr upstream answered without a 'text' field") from exc
+        duration = request.audio.size / SAMPLE_RATE
+        segments = [Segment(0.0, duration, text)] if text else []
+        return Transcript(text, request.language, segments)
