@@ -119,8 +119,6 @@ def start_lingxi(upstream: str) -> tuple[subprocess.Popen, str]:
         "LLM_UPSTREAM_URL": upstream,
         "LLM_UPSTREAM_MODEL": MODEL,
         "LLM_LOG_LEVEL": "warning",
-        "LLM_MAX_CONCURRENCY": "1024",
-        "LLM_MAX_QUEUE": "1024",
     }
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
     wait_ready(f"http://127.0.0.1:{port}/health")
