@@ -179,27 +179,34 @@ async def one_stream(client: httpx.AsyncClient, url: str) -> tuple[float, float,
     return first, time.perf_counter() - started, chunks
 
 
-async def sequential(url: str, runs: int) -> dict[str, float]:
+async def sequential(targets: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
+    """One request at a time, the targets taking turns, so background noise hits them alike."""
+    payload = {"model": MODEL, "messages": MESSAGES}
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    ttfts: dict[str, list[float]] = {name: [] for name in targets}
+    totals: dict[str, list[float]] = {name: [] for name in targets}
     async with httpx.AsyncClient(timeout=30) as client:
-        payload = {"model": MODEL, "messages": MESSAGES}
-        latencies = []
-        for i in range(runs + 10):
-            started = time.perf_counter()
-            response = await client.post(f"{url}/chat/completions", json=payload)
-            response.raise_for_status()
-            if i >= 10:  # warm-up
-                latencies.append(time.perf_counter() - started)
-        ttfts, totals = [], []
+        for i in range(runs + 10):  # the first 10 rounds warm up
+            for name, url in targets.items():
+                started = time.perf_counter()
+                response = await client.post(f"{url}/chat/completions", json=payload)
+                response.raise_for_status()
+                if i >= 10:
+                    latencies[name].append(time.perf_counter() - started)
         for i in range(runs // 2 + 5):
-            first, total, _ = await one_stream(client, url)
-            if i >= 5:
-                ttfts.append(first)
-                totals.append(total)
+            for name, url in targets.items():
+                first, total, _ = await one_stream(client, url)
+                if i >= 5:
+                    ttfts[name].append(first)
+                    totals[name].append(total)
     return {
-        "p50": pct(latencies, 0.5),
-        "p99": pct(latencies, 0.99),
-        "ttft": statistics.median(ttfts),
-        "stream": statistics.median(totals),
+        name: {
+            "p50": pct(latencies[name], 0.5),
+            "p99": pct(latencies[name], 0.99),
+            "ttft": statistics.median(ttfts[name]),
+            "stream": statistics.median(totals[name]),
+        }
+        for name in targets
     }
 
 
@@ -280,10 +287,10 @@ def main() -> None:
         if not args.skip_litellm and LITELLM.exists():
             litellm, targets["litellm"] = start_litellm(upstream_url)
             processes.append(litellm)
-        results = {}
+        print(f"measuring one request at a time: {', '.join(targets)} ...", file=sys.stderr)
+        results = asyncio.run(sequential(targets, args.runs))
         for name, url in targets.items():
-            print(f"measuring {name} ...", file=sys.stderr)
-            results[name] = asyncio.run(sequential(url, args.runs))
+            print(f"measuring {name} under 64 and 256 concurrent streams ...", file=sys.stderr)
             for streams in (64, 256):
                 results[name][f"c{streams}"] = asyncio.run(concurrent(url, streams))
     finally:
