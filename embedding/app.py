@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/embeddings")
     async def openai_embeddings(body: EmbeddingsRequest) -> JSONResponse:
         name = service.resolve_model(body.model)
-        inputs = await parse_openai_input(body.input, settings, service.fetcher)
+        service.ready()  # 503 while loading, before any image is fetched
+        allow_images = service.supports_images
+        inputs = await parse_openai_input(body.input, settings, service.fetcher, allow_images=allow_images)
         result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
         encode = to_base64 if body.encoding_format == "base64" else None
         rows = result.vectors if encode else result.vectors.tolist()

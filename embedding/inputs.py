@@ -52,7 +52,10 @@ def openai_items(value: Any) -> list[Any]:
     raise BadRequest(f"input must be {INPUT_SHAPE}, or a list of them")
 
 
-async def parse_openai_input(value: Any, settings: Settings, fetcher: SafeFetcher) -> list[EmbedInput]:
+async def parse_openai_input(
+    value: Any, settings: Settings, fetcher: SafeFetcher, *, allow_images: bool
+) -> list[EmbedInput]:
+    """The inputs, images decoded; images are refused up front when the model embeds text only."""
     items = openai_items(value)
     if not items:
         raise BadRequest("input is empty; send at least one text or image")
@@ -70,6 +73,8 @@ async def parse_openai_input(value: Any, settings: Settings, fetcher: SafeFetche
         if kind == "text":
             parsed.append(EmbedInput(text=check_text(data, f"{where}.data", settings)))
         elif kind == "image":
+            if not allow_images:
+                raise BadRequest(f"{where}: the served model embeds text only; it cannot embed images")
             if not isinstance(data, str) or not data.strip():
                 raise BadRequest(f"{where}.data must be an image URL, a data: URL or base64")
             parsed.append(data)

@@ -35,7 +35,9 @@ class EmbeddingService:
         except NotReady as exc:
             self.status, self.detail = Status.not_configured, exc.message
         self.fetcher = SafeFetcher(
-            allowed_hosts=settings.allowed_hosts, timeout_s=settings.fetch_timeout_s, max_bytes=settings.fetch_max_bytes
+            allowed_hosts=settings.allowed_hosts,
+            timeout_s=settings.fetch_timeout_s,
+            max_bytes=min(settings.fetch_max_bytes, settings.max_image_bytes),  # it only fetches images
         )
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -79,10 +81,14 @@ class EmbeddingService:
         return self.engine.info.name if self.engine else (self.settings.model_name or "none")
 
     def served_names(self) -> list[str]:
+        if self.engine is None:
+            return []
         return [self.model_name, *[a for a in self.settings.model_aliases if a != self.model_name]]
 
     def resolve_model(self, name: str | None) -> str:
         """The served name for ``name`` (None: the default); 404 listing the served ones otherwise."""
+        if self.engine is None:
+            raise NotReady(f"the embedding service is not ready: {self.detail}")
         if name is None or name in self.served_names():
             return self.model_name
         raise NotFound(f"model {name!r} is not served here; served: {', '.join(self.served_names())}")

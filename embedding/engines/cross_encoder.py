@@ -49,7 +49,7 @@ class CrossEncoderReranker:
         tokens = 0
         tokenizer = getattr(self.model, "tokenizer", None)
         if callable(tokenizer):
-            limit = self.model.max_length or 10**9
+            limit = getattr(self.model, "max_seq_length", None) or 10**9
             encoded = tokenizer([query] * len(documents), documents, truncation=False, verbose=False)
             tokens = sum(min(len(ids), limit) for ids in encoded["input_ids"])
         return [float(s) for s in scores], tokens
