@@ -2,9 +2,10 @@
 
 import enum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.settings import ServiceSettings, split_csv
 
@@ -36,7 +37,7 @@ class Settings(ServiceSettings):
         description="The name the model is served under ({model} in the URLs, 'model' in OpenAI requests). "
         "Empty: all-MiniLM-L6-v2 for the embedded default, else the model dir's name (upstream: upstream_model).",
     )
-    model_aliases: list[str] = Field(
+    model_aliases: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Other names accepted for the served model, e.g. Qwen3-Embedding-4B,text-embedding-3-small.",
     )

@@ -89,8 +89,10 @@ class EmbeddingService:
         """The served name for ``name`` (None: the default); 404 listing the served ones otherwise."""
         if self.engine is None:
             raise NotReady(f"the embedding service is not ready: {self.detail}")
-        if name is None or name in self.served_names():
+        if name is None:
             return self.model_name
+        if name in self.served_names():
+            return name  # an alias is answered under the name the client used
         raise NotFound(f"model {name!r} is not served here; served: {', '.join(self.served_names())}")
 
     def info_dimension(self) -> int | None:

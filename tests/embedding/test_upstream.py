@@ -23,7 +23,12 @@ def upstream_settings(minilm, **overrides):
 @pytest.fixture(scope="module")
 def forwarding(serve, minilm):
     settings = upstream_settings(
-        minilm, model_name="remote-minilm", query_prompt="query: ", dimension=64, max_batch_size=2
+        minilm,
+        model_name="remote-minilm",
+        model_aliases=["Qwen3-Embedding-4B"],
+        query_prompt="query: ",
+        dimension=64,
+        max_batch_size=2,
     )
     return serve(settings)
 
@@ -54,8 +59,14 @@ def test_upstream_queries_get_the_configured_query_prompt(forwarding, minilm):
     assert np.allclose(body["data"][0]["embedding"], minilm_vectors(minilm, ["query: python"])[0], atol=1e-5)
 
 
-def test_upstream_serves_the_seed_routes_and_cosine_rerank(forwarding):
+def test_upstream_serves_the_seed_routes_under_its_name_and_aliases_and_cosine_rerank(forwarding):
     assert forwarding.http.get("/remote-minilm/hello").json()["dim"] == 64
+    alias = forwarding.http.post("/Qwen3-Embedding-4B", json={"texts": ["hello"]}).json()
+    assert alias["model"] == "Qwen3-Embedding-4B" and alias["dim"] == 64
+    assert [m["id"] for m in forwarding.http.get("/v1/models").json()["data"]] == [
+        "remote-minilm",
+        "Qwen3-Embedding-4B",
+    ]
     candidates = ["python tutorial", "java guide", "python flask"]
     body = forwarding.http.post("/rerank", json={"query": "python", "candidates": candidates}).json()
     assert body["method"] == "cosine" and body["results"][-1]["text"] == "java guide"
