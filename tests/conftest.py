@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.postgres import LocalPostgres
@@ -100,3 +106,43 @@ def local_postgres() -> Iterator[LocalPostgres]:
     yield database
     database.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240) -> Iterator[str]:
+    """Start a real lingxi service (the code ``lingxi up`` runs) on a free port; yield its base URL
+    once ``/health`` answers 200."""
+    port = free_port()
+    child_env = {**os.environ, **(env or {}), f"{name.upper()}_PORT": str(port), f"{name.upper()}_HOST": "127.0.0.1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", name], env=child_env, stdout=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode} before it was ready")
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not healthy within {ready_timeout_s:.0f} s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def embedding_service() -> Iterator[str]:
+    """The real embedding service with its embedded default model (MiniLM), for the whole session."""
+    with running_service("embedding") as base:
+        yield base
