@@ -6,8 +6,10 @@ Each service subclasses ``ServiceSettings`` with its own env prefix (``ASR_``, `
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def split_csv(value: object) -> object:
@@ -29,7 +31,7 @@ class ServiceSettings(BaseSettings):
     max_request_bytes: int = Field(50 * 1024 * 1024, description="Largest request body accepted (413 above it).")
     max_concurrency: int = Field(64, description="Requests handled at once; more wait in the queue below.")
     max_queue: int = Field(256, description="Requests allowed to wait for a slot; beyond it: 429.")
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="host:port entries the URL fetcher may reach even though they are private.",
     )

@@ -45,3 +45,10 @@ def test_health_command_reports_down_services(capsys, monkeypatch):
     assert main(["health", "asr"]) == 1
     out = capsys.readouterr().out
     assert "asr" in out and "down" in out
+
+
+def test_list_settings_read_comma_separated_env(monkeypatch):
+    from websearch.config import Settings
+
+    monkeypatch.setenv("WEBSEARCH_ALLOWED_HOSTS", "127.0.0.1:8080, intranet.local:80")
+    assert Settings().allowed_hosts == ["127.0.0.1:8080", "intranet.local:80"]
