@@ -16,6 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 from services.errors import NotReady
 from websearch.extract import ExtractedPage
 
+CANDIDATE_CAP = 200  # per keyword candidate set
+
 
 @dataclass(frozen=True)
 class ChunkHit:
@@ -117,22 +119,34 @@ class Store:
     async def keyword_search(self, query: str, terms: list[str], short_cjk: bool, limit: int) -> list[ChunkHit]:
         tsquery = " | ".join(terms)
         like = f"%{escape_like(query)}%" if short_cjk else None
+        # Each candidate set is answered by its own index and capped, so that a very common word costs no
+        # more than a rare one; only the union of the caps gets the (dearer) trigram scoring.
         sql = """
+            WITH words AS (
+                SELECT id FROM chunks WHERE %(tsq)s <> '' AND tokens @@ to_tsquery('simple', %(tsq)s)
+                ORDER BY ts_rank_cd(tokens, to_tsquery('simple', %(tsq)s), 32) DESC LIMIT %(cap)s
+            ), trigrams AS (
+                SELECT id FROM chunks WHERE %(q)s <%% text LIMIT %(cap)s
+            ), titles AS (
+                SELECT c.id FROM pages p JOIN chunks c ON c.page_id = p.id WHERE %(q)s <%% p.title LIMIT %(cap)s
+            ), substrings AS (
+                SELECT id FROM chunks WHERE %(like)s::text IS NOT NULL AND text ILIKE %(like)s LIMIT %(cap)s
+            ), candidates AS (
+                SELECT id FROM words UNION SELECT id FROM trigrams
+                UNION SELECT id FROM titles UNION SELECT id FROM substrings
+            )
             SELECT c.id AS chunk_id, c.page_id, c.chunk_index, c.text, p.title, p.url,
                    ts_rank_cd(c.tokens, to_tsquery('simple', %(tsq)s), 32)
                    + word_similarity(%(q)s, c.text)
                    + 0.3 * word_similarity(%(q)s, coalesce(p.title, ''))
                    + CASE WHEN %(like)s::text IS NOT NULL AND c.text ILIKE %(like)s THEN 0.5 ELSE 0 END AS score
-            FROM chunks c JOIN pages p ON p.id = c.page_id
-            WHERE (%(tsq)s <> '' AND c.tokens @@ to_tsquery('simple', %(tsq)s))
-               OR %(q)s <%% c.text
-               OR %(q)s <%% p.title
-               OR (%(like)s::text IS NOT NULL AND c.text ILIKE %(like)s)
+            FROM candidates JOIN chunks c ON c.id = candidates.id JOIN pages p ON p.id = c.page_id
             ORDER BY score DESC, c.page_id, c.chunk_index
             LIMIT %(limit)s
         """
         async with self.connection() as conn:
-            cursor = await conn.execute(sql, {"tsq": tsquery, "q": query, "like": like, "limit": limit})
+            params = {"tsq": tsquery, "q": query, "like": like, "limit": limit, "cap": max(limit, CANDIDATE_CAP)}
+            cursor = await conn.execute(sql, params)
             return [ChunkHit(**row) for row in await cursor.fetchall()]
 
     async def chunks_by_id(self, ids: Sequence[int]) -> dict[int, ChunkHit]:
