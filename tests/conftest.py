@@ -1,4 +1,4 @@
-"""Shared fixtures: free ports and a tiny local HTTP server for fetch tests."""
+"""Shared fixtures: free ports, a tiny local HTTP server, a throw-away PostgreSQL, real sibling services."""
 
 from __future__ import annotations
 
