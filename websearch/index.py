@@ -1,0 +1,193 @@
+"""The web index: ingest (fetch → extract → chunk → embed → PostgreSQL + Qdrant) and the three searches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from services.clients import EmbeddingClient
+from services.errors import LingxiError, NotReady, Unprocessable, UnsupportedMediaType
+from services.fetch import SafeFetcher
+from websearch import tokens
+from websearch.chunking import chunk_text
+from websearch.config import Settings
+from websearch.extract import HTML_TYPES, TEXT_TYPES, extract
+from websearch.snippets import snippet
+from websearch.store import ChunkHit, Store, isoformat
+from websearch.vectors import VectorStore
+
+log = logging.getLogger("lingxi.websearch")
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: ChunkHit
+    score: float
+    mode: str
+
+
+class WebIndex:
+    def __init__(self, settings: Settings, store: Store, vectors: VectorStore, embedder: EmbeddingClient) -> None:
+        self.settings = settings
+        self.store = store
+        self.vectors = vectors
+        self.embedder = embedder
+        self.fetcher = SafeFetcher(
+            allowed_hosts=settings.allowed_hosts, timeout_s=settings.fetch_timeout_s, max_bytes=settings.fetch_max_bytes
+        )
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()
+
+    # --- embeddings -----------------------------------------------------------------------------
+    async def embed(self, texts: list[str], input_type: str) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        step = self.settings.embedding_batch
+        for start in range(0, len(texts), step):
+            try:
+                batch = await self.embedder.embed(
+                    texts[start : start + step], input_type=input_type, model=self.settings.embedding_model
+                )
+            except LingxiError as exc:
+                if exc.status_code in (502, 503, 504):
+                    raise NotReady(f"embedding service unavailable: {exc.message}") from exc
+                raise
+            vectors.extend(batch)
+        return vectors
+
+    # --- ingest ---------------------------------------------------------------------------------
+    async def ingest(self, url: str) -> dict[str, Any]:
+        resource = await self.fetcher.fetch(url)
+        if resource.content_type not in HTML_TYPES | TEXT_TYPES:
+            kind = resource.content_type or "no content type"
+            raise UnsupportedMediaType(f"{url} is {kind}; only HTML, XHTML and plain text pages can be ingested")
+        page = await asyncio.to_thread(extract, resource.content, resource.content_type, resource.charset, url)
+        if not page.content.strip():
+            raise Unprocessable(f"no text could be extracted from {url}")
+
+        existing = await self.store.page_hash(url)
+        if existing and existing["content_hash"] == page.content_hash:
+            return self._result(url, existing["id"], existing["chunks"], page.title, page.published_at, unchanged=True)
+
+        texts = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
+        index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
+        vectors = await self.embed(texts, "document")
+        html = page.html[: self.settings.max_html_chars]
+
+        async with self.store.connection() as conn, conn.transaction():
+            page_id, new_ids, old_ids = await self.store.replace_page(
+                conn, url, page, html, list(zip(texts, index_texts, strict=True))
+            )
+            payloads = [
+                {"url": url, "title": page.title, "chunk_index": i, "page_id": page_id} for i in range(len(new_ids))
+            ]
+            try:
+                await self.vectors.upsert(new_ids, vectors, payloads)
+                await self.vectors.delete(old_ids)
+            except LingxiError:
+                await self._forget_vectors(new_ids)
+                raise  # leaving the transaction block rolls PostgreSQL back: nothing half-indexed
+        return self._result(url, page_id, len(new_ids), page.title, page.published_at)
+
+    async def _forget_vectors(self, ids: list[int]) -> None:
+        try:
+            await self.vectors.delete(ids)
+        except LingxiError:
+            log.warning("could not remove %d vectors of a failed ingest; they point at no chunk", len(ids))
+
+    @staticmethod
+    def _result(
+        url: str, page_id: int, chunks: int, title: str, published: Any, unchanged: bool = False
+    ) -> dict[str, Any]:
+        result = {
+            "chunks": chunks,
+            "page_id": page_id,
+            "published_at": isoformat(published),
+            "title": title,
+            "url": url,
+        }
+        if unchanged:
+            result["unchanged"] = True
+        return result
+
+    async def bulk_ingest(self, urls: list[str]) -> list[dict[str, Any]]:
+        gate = asyncio.Semaphore(self.settings.bulk_concurrency)
+
+        async def one(url: str) -> dict[str, Any]:
+            async with gate:
+                try:
+                    return {"ok": True, **await self.ingest(url)}
+                except LingxiError as exc:
+                    return {"ok": False, "url": url, "error": exc.message, "status": exc.status_code}
+
+        return list(await asyncio.gather(*(one(url) for url in urls)))
+
+    # --- search ---------------------------------------------------------------------------------
+    async def keyword(self, query: str, limit: int) -> list[Hit]:
+        terms = await asyncio.to_thread(tokens.query_terms, query)
+        short_cjk = tokens.has_cjk(query) and len(query.strip()) <= 2
+        hits = await self.store.keyword_search(query.strip(), terms, short_cjk, limit)
+        return [Hit(hit, hit.score, "keyword") for hit in hits]
+
+    async def semantic(self, query: str, limit: int) -> list[Hit]:
+        [vector] = await self.embed([query], "query")
+        scored = await self.vectors.search(vector, limit)
+        chunks = await self.store.chunks_by_id([point_id for point_id, _ in scored])
+        return [Hit(chunks[i], score, "semantic") for i, score in scored if i in chunks]
+
+    async def hybrid(self, query: str, limit: int, alpha: float, fusion: str) -> list[Hit]:
+        pool = max(limit, self.settings.hybrid_candidates)
+        semantic, keyword = await asyncio.gather(self.semantic(query, pool), self.keyword(query, pool))
+        by_id = {hit.chunk.chunk_id: hit.chunk for hit in semantic + keyword}
+        if fusion == "rrf":
+            fused = rrf([semantic, keyword], weights=[alpha, 1 - alpha])
+        else:
+            sem, kw = min_max(semantic), min_max(keyword)
+            fused = {i: alpha * sem.get(i, 0.0) + (1 - alpha) * kw.get(i, 0.0) for i in by_id}
+        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
+        return [Hit(by_id[i], score, "hybrid") for i, score in ranked]
+
+    def shape(self, hits: list[Hit], query: str) -> list[dict[str, Any]]:
+        terms = [query.strip(), *tokens.query_terms(query)]
+        return [
+            {
+                "chunk_index": hit.chunk.chunk_index,
+                "score": round(hit.score, 6),
+                "score_hint": hit.mode,
+                "snippet": snippet(hit.chunk.text, terms),
+                "title": hit.chunk.title,
+                "url": hit.chunk.url,
+            }
+            for hit in hits
+        ]
+
+    async def health(self) -> dict[str, str]:
+        """Each dependency: "ok" or what is wrong."""
+        checks = {"postgres": self.store.ping(), "qdrant": self.vectors.ping(), "embedding": self._embedding_ping()}
+        results = await asyncio.gather(*checks.values(), return_exceptions=True)
+        return {
+            name: "ok" if not isinstance(result, BaseException) else getattr(result, "message", type(result).__name__)
+            for name, result in zip(checks, results, strict=True)
+        }
+
+    async def _embedding_ping(self) -> None:
+        await self.embedder.get_json("/health")
+
+
+def min_max(hits: list[Hit]) -> dict[int, float]:
+    if not hits:
+        return {}
+    scores = [hit.score for hit in hits]
+    low, high = min(scores), max(scores)
+    span = high - low
+    return {hit.chunk.chunk_id: (hit.score - low) / span if span else 1.0 for hit in hits}
+
+
+def rrf(rankings: list[list[Hit]], weights: list[float], k: int = 60) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, hit in enumerate(ranking):
+            fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + weight / (k + rank + 1)
+    return fused

@@ -1,0 +1,122 @@
+"""Chunk vectors in Qdrant: a server when ``qdrant_url`` is set, embedded (``path=``) otherwise.
+
+Point ids are the chunk ids from PostgreSQL; the payload carries url, title, chunk_index, page_id.
+Every qdrant-client exception is translated here, once, into ``VectorStoreUnavailable`` (503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.errors import NotReady
+
+
+class VectorStoreUnavailable(NotReady):
+    pass
+
+
+class VectorStore:
+    def __init__(self, *, url: str | None, path: str, collection: str, api_key: str | None = None) -> None:
+        from qdrant_client import AsyncQdrantClient
+
+        self.collection = collection
+        self.where = url or f"embedded Qdrant at {path}"
+        if url:
+            self.client = AsyncQdrantClient(url=url, api_key=api_key, timeout=10, check_compatibility=False)
+        else:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.client = AsyncQdrantClient(path=path)
+        self.dimension: int | None = None
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _unavailable(self, exc: Exception) -> VectorStoreUnavailable:
+        return VectorStoreUnavailable(f"Qdrant ({self.where}) is unavailable: {type(exc).__name__}")
+
+    async def ping(self) -> None:
+        try:
+            await self.client.get_collections()
+        except Exception as exc:  # qdrant-client raises transport-specific errors; all mean "down"
+            raise self._unavailable(exc) from exc
+
+    async def ensure_collection(self, dimension: int) -> None:
+        from qdrant_client import models
+
+        if self.dimension == dimension:
+            return
+        try:
+            if await self.client.collection_exists(self.collection):
+                info = await self.client.get_collection(self.collection)
+                existing = info.config.params.vectors.size  # type: ignore[union-attr]
+                if existing != dimension:
+                    raise NotReady(
+                        f"Qdrant collection {self.collection!r} holds {existing}-dimensional vectors but the "
+                        f"embedding model gives {dimension}; use another WEBSEARCH_COLLECTION or re-index"
+                    )
+            else:
+                await self.client.create_collection(
+                    self.collection, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                )
+        except NotReady:
+            raise
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        self.dimension = dimension
+
+    async def upsert(
+        self, ids: Sequence[int], vectors: Sequence[Sequence[float]], payloads: Sequence[dict[str, Any]]
+    ) -> None:
+        from qdrant_client import models
+
+        if not ids:
+            return
+        await self.ensure_collection(len(vectors[0]))
+        points = [
+            models.PointStruct(id=i, vector=list(v), payload=p) for i, v, p in zip(ids, vectors, payloads, strict=True)
+        ]
+        try:
+            await self.client.upsert(self.collection, points=points, wait=True)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def delete(self, ids: Sequence[int]) -> None:
+        from qdrant_client import models
+
+        if not ids:
+            return
+        try:
+            if await self.client.collection_exists(self.collection):
+                await self.client.delete(
+                    self.collection, points_selector=models.PointIdsList(points=list(ids)), wait=True
+                )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def search(self, vector: Sequence[float], limit: int) -> list[tuple[int, float]]:
+        try:
+            if not await self.client.collection_exists(self.collection):
+                return []
+            result = await self.client.query_points(self.collection, query=list(vector), limit=limit)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        return [(int(point.id), float(point.score)) for point in result.points]
+
+    async def ids(self) -> set[int]:
+        """Every point id (tests and maintenance)."""
+        try:
+            if not await self.client.collection_exists(self.collection):
+                return set()
+            found: set[int] = set()
+            offset = None
+            while True:
+                points, offset = await self.client.scroll(
+                    self.collection, limit=1000, offset=offset, with_payload=False
+                )
+                found.update(int(p.id) for p in points)
+                if offset is None:
+                    return found
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
