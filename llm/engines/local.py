@@ -178,7 +178,7 @@ class LocalEngine:
         tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
         if not tokenizer.chat_template:
             raise ValueError(f"{directory} has no chat template in its tokenizer")
-        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs).to(self.device).eval()
+        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs).to(self.device).eval()  # type: ignore[arg-type]  # transformers types .to() oddly
         self.info = {
             "format": "gguf" if gguf_file else "safetensors",
             "family": getattr(model.config, "model_type", "unknown"),
