@@ -1,12 +1,60 @@
 """llm settings: environment variables prefixed ``LLM_`` (or lines in ``.env``)."""
 
+from __future__ import annotations
+
+import enum
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
 
 
+class Engine(str, enum.Enum):
+    local = "local"  # in-process transformers (embedded default: SmolLM2-135M-Instruct GGUF)
+    openai = "openai"  # any OpenAI-compatible upstream: vLLM, SGLang, Ollama's /v1, a cloud API
+    ollama = "ollama"  # Ollama's native /api/chat
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore")
 
     port: int = Field(7207, description="TCP port of the llm service.")
+    engine: Engine = Field(Engine.local, description="Engine of the single served model when LLM_MODELS is unset.")
+    model_name: str | None = Field(
+        None,
+        description="Name the single model is served under (default: the upstream model, or the local model's name).",
+    )
+    models: str | None = Field(
+        None,
+        description=(
+            "Several models at once: JSON {name: {engine, upstream_model, upstream_url, upstream_api_key}} or "
+            "'name=engine:upstream_model,...'. Unset: one model from LLM_ENGINE."
+        ),
+    )
+    models_file: str | None = Field(None, description="Path of a JSON file with the same mapping as LLM_MODELS.")
+    default_model: str | None = Field(None, description="Served name used when a request names no model.")
+
+    upstream_url: str | None = Field(
+        None, description="Base URL of the upstream: http://host:8000/v1 (openai) or http://host:11434 (ollama)."
+    )
+    upstream_model: str | None = Field(None, description="Model name sent to the upstream.")
+    upstream_api_key: str | None = Field(None, description="Bearer key sent to the upstream (cloud APIs).")
+    upstream_connect_timeout_s: float = Field(5.0, description="Connect timeout to the upstream.")
+    upstream_timeout_s: float = Field(300.0, description="Read timeout: longest wait for the upstream's next bytes.")
+    upstream_max_connections: int = Field(512, description="Pooled connections to each upstream.")
+    upstream_retries: int = Field(2, description="Retries when the upstream refuses the connection (nothing sent).")
+
+    model_path: str | None = Field(
+        None, description="local engine: an HF model dir or a .gguf file (default: the embedded SmolLM2)."
+    )
+    gguf_file: str | None = Field(None, description="local engine: GGUF file name inside LLM_MODEL_PATH.")
+    device: str = Field("cpu", description="local engine: torch device (cpu, cuda, cuda:1).")
+    threads: int | None = Field(
+        None,
+        description="local engine: torch CPU threads (default: half the cores, at least 1; the server and the "
+        "other services need the rest — on a busy 2-core box 2 threads ran 6x slower than 1).",
+    )
+    max_tokens: int = Field(512, description="Default and largest number of tokens the local engine generates.")
+    max_input_tokens: int = Field(4096, description="local engine: longest prompt in tokens (400 above it).")
+    local_max_queue: int = Field(16, description="local engine: generations waiting for the model; beyond: 429.")

@@ -1,0 +1,335 @@
+"""Benchmark the llm gateway: ``.venv/bin/python bench/llm.py`` (``--skip-litellm``, ``--skip-local``).
+
+One run compares, against a fast local OpenAI-protocol upstream (fixed latency, streamed tokens):
+  direct to the upstream  vs  through lingxi llm (openai engine)  vs  through LiteLLM proxy,
+then the local engine's tokens/s through the service vs. called in-process.
+
+LiteLLM is a peer, not a dependency: it is looked for in /tmp/litellm-venv (make it with
+``python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'``) and
+runs offline (LITELLM_LOCAL_MODEL_COST_MAP=True). Every server binds 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# this file is bench/llm.py: keep its folder off sys.path so ``import llm`` finds the service package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"] + [str(ROOT)]
+LITELLM = Path(os.environ.get("LITELLM_BIN", "/tmp/litellm-venv/bin/litellm"))
+LATENCY_S = 0.002  # the upstream's time to answer (non-stream) or to its first token
+TOKEN_GAP_S = 0.002  # between streamed tokens
+TOKENS = 16  # chunks per streamed answer
+MODEL = "bench-model"
+MESSAGES = [{"role": "user", "content": "Say something."}]
+
+
+# --- the fast upstream (runs in its own process: python bench/llm.py --upstream PORT) -------------
+async def upstream_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["path"].endswith("/models"):
+        return await respond(send, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+    request = json.loads(body or b"{}")
+    base = {"id": "chatcmpl-bench", "created": 1, "model": request.get("model", MODEL)}
+    await asyncio.sleep(LATENCY_S)
+    if not request.get("stream"):
+        message = {"role": "assistant", "content": "tok " * TOKENS}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        usage = {"prompt_tokens": 3, "completion_tokens": TOKENS, "total_tokens": TOKENS + 3}
+        return await respond(send, {**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for i in range(TOKENS):
+        if i:
+            await asyncio.sleep(TOKEN_GAP_S)
+        last = i == TOKENS - 1
+        choice = {"index": 0, "delta": {"content": "tok "}, "finish_reason": "stop" if last else None}
+        event = {**base, "object": "chat.completion.chunk", "choices": [choice]}
+        await send({"type": "http.response.body", "body": f"data: {json.dumps(event)}\n\n".encode(), "more_body": True})
+    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+
+async def respond(send, body):
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# --- processes ------------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    log = tempfile.NamedTemporaryFile(prefix="bench-llm-", suffix=".log", delete=False)
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
+
+
+def wait_ready(url: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def start_upstream() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = start([sys.executable, __file__, "--upstream", str(port)])
+    wait_ready(f"http://127.0.0.1:{port}/v1/models")
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def start_lingxi(upstream: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        "LLM_ENGINE": "openai",
+        "LLM_UPSTREAM_URL": upstream,
+        "LLM_UPSTREAM_MODEL": MODEL,
+        "LLM_LOG_LEVEL": "warning",
+        "LLM_MAX_CONCURRENCY": "1024",
+        "LLM_MAX_QUEUE": "1024",
+    }
+    process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
+    wait_ready(f"http://127.0.0.1:{port}/health")
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def start_litellm(upstream: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = Path(tempfile.mkdtemp(prefix="bench-litellm-")) / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: openai/{MODEL}\n"
+        f"      api_base: {upstream}\n"
+        "      api_key: unused\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+    )
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+        "LITELLM_LOG": "ERROR",
+    }
+    cmd = [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    process = start(cmd, env)
+    wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout_s=180)
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+# --- measurements ---------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def one_stream(client: httpx.AsyncClient, url: str) -> tuple[float, float, int]:
+    """(time to first token, total time, chunks) of one streamed answer; raises on any error."""
+    started = time.perf_counter()
+    first, chunks, done = 0.0, 0, False
+    payload = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    async with client.stream("POST", f"{url}/chat/completions", json=payload) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                done = True
+                break
+            event = json.loads(data)
+            if event.get("choices") and event["choices"][0]["delta"].get("content"):
+                chunks += 1
+                first = first or time.perf_counter() - started
+    if not done or chunks != TOKENS:
+        raise RuntimeError(f"incomplete stream ({chunks} chunks, done={done})")
+    return first, time.perf_counter() - started, chunks
+
+
+async def sequential(url: str, runs: int) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        payload = {"model": MODEL, "messages": MESSAGES}
+        latencies = []
+        for i in range(runs + 10):
+            started = time.perf_counter()
+            response = await client.post(f"{url}/chat/completions", json=payload)
+            response.raise_for_status()
+            if i >= 10:  # warm-up
+                latencies.append(time.perf_counter() - started)
+        ttfts, totals = [], []
+        for i in range(runs // 2 + 5):
+            first, total, _ = await one_stream(client, url)
+            if i >= 5:
+                ttfts.append(first)
+                totals.append(total)
+    return {
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+        "ttft": statistics.median(ttfts),
+        "stream": statistics.median(totals),
+    }
+
+
+async def concurrent(url: str, streams: int, rounds: int = 2) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        errors = 0
+
+        async def worker() -> int:
+            nonlocal errors
+            got = 0
+            for _ in range(rounds):
+                try:
+                    got += (await one_stream(client, url))[2]
+                except Exception:
+                    errors += 1
+            return got
+
+        started = time.perf_counter()
+        chunks = sum(await asyncio.gather(*(worker() for _ in range(streams))))
+        elapsed = time.perf_counter() - started
+    return {"streams_per_s": (streams * rounds - errors) / elapsed, "chunks_per_s": chunks / elapsed, "errors": errors}
+
+
+async def local_tokens_per_s(runs: int = 3) -> tuple[float, float]:
+    """Tokens/s of the local engine: through the service (HTTP), then in-process (the ceiling)."""
+    from llm.engines.base import ChatRequest
+    from llm.engines.local import LocalEngine
+
+    prompt = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
+    port = free_port()
+    env = {"LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
+    process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health")
+        service = []
+        async with httpx.AsyncClient(timeout=300) as client:
+            for _ in range(runs + 1):
+                started = time.perf_counter()
+                body = await client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"messages": prompt})
+                tokens = body.json()["usage"]["completion_tokens"]
+                service.append(tokens / (time.perf_counter() - started))
+    finally:
+        process.terminate()
+        process.wait()
+    engine = LocalEngine(threads=1, max_tokens=64)
+    await engine.start()
+    inproc = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        answer = await engine.complete(ChatRequest("local", prompt))
+        inproc.append(answer["usage"]["completion_tokens"] / (time.perf_counter() - started))
+    await engine.close()
+    return statistics.median(service[1:]), statistics.median(inproc[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=200, help="sequential non-stream requests per target")
+    parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--skip-local", action="store_true")
+    args = parser.parse_args()
+    if args.upstream:
+        import uvicorn
+
+        uvicorn.run(upstream_app, host="127.0.0.1", port=args.upstream, log_level="warning", access_log=False)
+        return
+
+    processes = []
+    try:
+        upstream, upstream_url = start_upstream()
+        processes.append(upstream)
+        targets = {"direct": upstream_url}
+        lingxi, targets["lingxi"] = start_lingxi(upstream_url)
+        processes.append(lingxi)
+        if not args.skip_litellm and LITELLM.exists():
+            litellm, targets["litellm"] = start_litellm(upstream_url)
+            processes.append(litellm)
+        results = {}
+        for name, url in targets.items():
+            print(f"measuring {name} ...", file=sys.stderr)
+            results[name] = asyncio.run(sequential(url, args.runs))
+            for streams in (64, 256):
+                results[name][f"c{streams}"] = asyncio.run(concurrent(url, streams))
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
+    report(results)
+    if not args.skip_local:
+        service, inproc = asyncio.run(local_tokens_per_s())
+        print(
+            f"\nlocal engine (SmolLM2-135M, 1 thread, 64 tokens): service {service:.1f} tok/s, "
+            f"in-process {inproc:.1f} tok/s, ratio {service / inproc:.2f}x"
+        )
+
+
+def report(results: dict[str, dict]) -> None:
+    direct = results["direct"]
+    ms = 1000
+    print(f"\nupstream: {LATENCY_S * ms:.0f} ms latency, {TOKENS} streamed chunks {TOKEN_GAP_S * ms:.0f} ms apart")
+    print(
+        "| target | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT ms | per-chunk overhead ms "
+        "| c64 streams/s | c64 errors | c256 streams/s | c256 errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        per_chunk = (r["stream"] - direct["stream"]) / TOKENS
+        print(
+            f"| {name} | {r['p50'] * ms:.2f} | {r['p99'] * ms:.2f} | {(r['p50'] - direct['p50']) * ms:.2f} "
+            f"| {(r['p99'] - direct['p99']) * ms:.2f} | {r['ttft'] * ms:.2f} | {per_chunk * ms:.3f} "
+            f"| {r['c64']['streams_per_s']:.0f} | {r['c64']['errors']} "
+            f"| {r['c256']['streams_per_s']:.0f} | {r['c256']['errors']} |"
+        )
+    if "litellm" in results and "lingxi" in results:
+        ours = results["lingxi"]["p50"] - direct["p50"]
+        theirs = results["litellm"]["p50"] - direct["p50"]
+        print(f"\nlingxi added p50 / LiteLLM added p50 = {ours / theirs:.2f}")
+        for streams in (64, 256):
+            ratio = (
+                results["lingxi"][f"c{streams}"]["streams_per_s"] / results["litellm"][f"c{streams}"]["streams_per_s"]
+            )
+            print(f"c{streams} throughput lingxi / LiteLLM = {ratio:.2f}x")
+    for streams in (64, 256):
+        ratio = results["lingxi"][f"c{streams}"]["streams_per_s"] / direct[f"c{streams}"]["streams_per_s"]
+        print(f"c{streams} throughput lingxi / direct = {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""llm engines: ``local`` (in-process transformers), ``openai`` (OpenAI-compatible upstream), ``ollama``."""

