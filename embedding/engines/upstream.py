@@ -1,0 +1,87 @@
+"""``upstream``: forward to an OpenAI-compatible ``/v1/embeddings`` (TEI, vLLM pooling, Xinference, Ollama).
+
+Heavy models scale out on an engine built for it; lingxi keeps its API, limits, dimensions and
+rerank on top. Inputs are sent in pieces of ``max_batch_size`` (TEI refuses big batches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+import numpy as np
+
+from embedding.config import Settings
+from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
+from services.clients import error_message
+from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout, upstream_status_error
+
+log = logging.getLogger("lingxi.embedding")
+
+
+class UpstreamEngine:
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if not settings.upstream_url:
+            raise NotReady("EMBEDDING_ENGINE=upstream needs EMBEDDING_UPSTREAM_URL (e.g. http://127.0.0.1:8080/v1)")
+        self.settings = settings
+        self.url = settings.upstream_url.rstrip("/")
+        self.upstream_model = settings.upstream_model
+        name = settings.model_name or settings.upstream_model or "upstream"
+        self.info = ModelInfo(name=name, path=self.url, device="upstream", cuda_available=False)
+        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
+        self.http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=min(settings.upstream_timeout_s, 10.0)),
+            transport=transport,
+            trust_env=False,
+        )
+        self.prompts = {
+            InputType.query: settings.query_prompt or "",
+            InputType.document: settings.document_prompt or "",
+        }
+        self.ready = False
+
+    async def start(self) -> None:
+        """Learn the dimension from one probe; raises UpstreamError while the upstream is unreachable."""
+        probe = await self._post(["ping"])
+        self.info.dimension = int(probe.vectors.shape[1])
+        self.ready = True
+        log.info("upstream %s serves %s (dim %s)", self.url, self.upstream_model, self.info.dimension)
+
+    async def embed(self, inputs: list[EmbedInput], input_type: InputType) -> Embeddings:
+        if any(item.is_image for item in inputs):
+            raise BadRequest("the upstream engine embeds text only; it cannot embed images")
+        prompt = self.prompts[input_type]
+        texts = [prompt + (item.text or "") for item in inputs]
+        size = self.settings.max_batch_size
+        parts = await asyncio.gather(*(self._post(texts[i : i + size]) for i in range(0, len(texts), size)))
+        return Embeddings(np.concatenate([p.vectors for p in parts]), sum(p.tokens for p in parts))
+
+    async def _post(self, texts: list[str]) -> Embeddings:
+        payload: dict[str, Any] = {"input": texts, "encoding_format": "float"}
+        if self.upstream_model:
+            payload["model"] = self.upstream_model
+        try:
+            response = await self.http.post(f"{self.url}/embeddings", json=payload)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"the embedding upstream {self.url} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the embedding upstream {self.url} is unreachable ({type(exc).__name__})") from exc
+        if response.status_code >= 400:
+            raise upstream_status_error(response.status_code, f"embedding upstream: {error_message(response)}")
+        try:
+            body = response.json()
+            rows = sorted(body["data"], key=lambda row: row["index"])
+            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+            tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError(f"the embedding upstream {self.url} answered in an unexpected shape") from exc
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise UpstreamError(f"the embedding upstream returned {len(vectors)} vectors for {len(texts)} inputs")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return Embeddings(vectors / np.maximum(norms, 1e-12), tokens)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
