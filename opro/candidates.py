@@ -18,7 +18,7 @@ from opro.backends.base import ChatBackend, Embedder, Message
 
 MAX_CANDIDATE_CHARS = 600
 MIN_CANDIDATE_CHARS = 4
-LIST_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,2}\s*[.)、:：\]]|[（(]\d{1,2}[)）]|prompt\s*\d+\s*[:：.])\s*", re.I)
+LIST_MARKER = re.compile(r"^\s*(?:[-*•·]+|\(?#?\d{1,2}\s*[.)、:：\]]|[（(]\d{1,2}[)）]|prompt\s*\d+\s*[:：.])\s*", re.I)
 EDGE_PUNCTUATION = " \"'“”‘’`.,;:!?。,;:!?"  # stripped from both ends
 PREAMBLE = re.compile(r"^(here (are|is)|sure|certainly|以下是|好的|当然)|[:：]$", re.I)
 
