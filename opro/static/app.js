@@ -9,7 +9,7 @@
       select: "选用", reject: "拒绝", reasonPlaceholder: "拒绝理由(可选)", confirmReject: "确认拒绝",
       regenerate: "重新生成", working: "模型正在生成,请稍候…", original: "原始问题", selected: "已选提示词",
       rounds: "轮次", rejected: "已拒绝", none: "无", noSessions: "还没有会话", pickSession: "选择左侧会话,或输入问题开始",
-      noCandidates: "这一轮没有新的候选", lang: "English", sessionModel: "会话模型", defaultModel: "默认模型"
+      noCandidates: "当前没有候选提示词,点击“重新生成”开始新一轮", lang: "English", sessionModel: "会话模型", defaultModel: "默认模型"
     },
     en: {
       title: "lingxi · prompt optimizer", model: "Model", newSession: "New session", sessions: "Sessions",
@@ -18,7 +18,7 @@
       reasonPlaceholder: "reason (optional)", confirmReject: "Confirm reject", regenerate: "Regenerate",
       working: "The model is working…", original: "Original question", selected: "Selected prompt", rounds: "Rounds",
       rejected: "Rejected", none: "none", noSessions: "No sessions yet", pickSession: "Pick a session or ask a question",
-      noCandidates: "No new candidates this round", lang: "中文", sessionModel: "Session model", defaultModel: "default model"
+      noCandidates: "No candidates on show: Regenerate starts a new round", lang: "中文", sessionModel: "Session model", defaultModel: "default model"
     }
   };
   var state = { lang: localStorage.getItem("opro-lang") || (/^zh/i.test(navigator.language) ? "zh" : "en"),

@@ -113,7 +113,8 @@ def test_ui_shows_errors_from_the_envelope_and_switches_language(browser, opro: 
     driver.execute_script("localStorage.setItem('opro-lang', 'en')")
     driver.refresh()
     wait_for(driver, "#question", 30)
-    driver.find_element(By.ID, "question").send_keys("x" * (opro.settings.max_query_chars + 1))
+    too_long = "x" * (opro.settings.max_query_chars + 1)
+    driver.execute_script("document.getElementById('question').value = arguments[0]", too_long)
     driver.find_element(By.ID, "send").click()
     assert "longer than" in wait_for(driver, "#error", 30).text
     driver.find_element(By.ID, "lang-toggle").click()
