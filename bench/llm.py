@@ -119,8 +119,6 @@ def start_lingxi(upstream: str) -> tuple[subprocess.Popen, str]:
         "LLM_UPSTREAM_URL": upstream,
         "LLM_UPSTREAM_MODEL": MODEL,
         "LLM_LOG_LEVEL": "warning",
-        "LLM_MAX_CONCURRENCY": "1024",
-        "LLM_MAX_QUEUE": "1024",
     }
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
     wait_ready(f"http://127.0.0.1:{port}/health")
@@ -181,27 +179,34 @@ async def one_stream(client: httpx.AsyncClient, url: str) -> tuple[float, float,
     return first, time.perf_counter() - started, chunks
 
 
-async def sequential(url: str, runs: int) -> dict[str, float]:
+async def sequential(targets: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
+    """One request at a time, the targets taking turns, so background noise hits them alike."""
+    payload = {"model": MODEL, "messages": MESSAGES}
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    ttfts: dict[str, list[float]] = {name: [] for name in targets}
+    totals: dict[str, list[float]] = {name: [] for name in targets}
     async with httpx.AsyncClient(timeout=30) as client:
-        payload = {"model": MODEL, "messages": MESSAGES}
-        latencies = []
-        for i in range(runs + 10):
-            started = time.perf_counter()
-            response = await client.post(f"{url}/chat/completions", json=payload)
-            response.raise_for_status()
-            if i >= 10:  # warm-up
-                latencies.append(time.perf_counter() - started)
-        ttfts, totals = [], []
+        for i in range(runs + 10):  # the first 10 rounds warm up
+            for name, url in targets.items():
+                started = time.perf_counter()
+                response = await client.post(f"{url}/chat/completions", json=payload)
+                response.raise_for_status()
+                if i >= 10:
+                    latencies[name].append(time.perf_counter() - started)
         for i in range(runs // 2 + 5):
-            first, total, _ = await one_stream(client, url)
-            if i >= 5:
-                ttfts.append(first)
-                totals.append(total)
+            for name, url in targets.items():
+                first, total, _ = await one_stream(client, url)
+                if i >= 5:
+                    ttfts[name].append(first)
+                    totals[name].append(total)
     return {
-        "p50": pct(latencies, 0.5),
-        "p99": pct(latencies, 0.99),
-        "ttft": statistics.median(ttfts),
-        "stream": statistics.median(totals),
+        name: {
+            "p50": pct(latencies[name], 0.5),
+            "p99": pct(latencies[name], 0.99),
+            "ttft": statistics.median(ttfts[name]),
+            "stream": statistics.median(totals[name]),
+        }
+        for name in targets
     }
 
 
@@ -226,8 +231,8 @@ async def concurrent(url: str, streams: int, rounds: int = 2) -> dict[str, float
     return {"streams_per_s": (streams * rounds - errors) / elapsed, "chunks_per_s": chunks / elapsed, "errors": errors}
 
 
-async def local_tokens_per_s(runs: int = 3) -> tuple[float, float]:
-    """Tokens/s of the local engine: through the service (HTTP), then in-process (the ceiling)."""
+async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
+    """Tokens/s of the local engine through the service (HTTP) and in-process, runs interleaved."""
     from llm.engines.base import ChatRequest
     from llm.engines.local import LocalEngine
 
@@ -235,26 +240,23 @@ async def local_tokens_per_s(runs: int = 3) -> tuple[float, float]:
     port = free_port()
     env = {"LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
+    engine = LocalEngine(threads=1, max_tokens=64)
+    service, inproc = [], []
     try:
+        await engine.start()
         wait_ready(f"http://127.0.0.1:{port}/health")
-        service = []
         async with httpx.AsyncClient(timeout=300) as client:
-            for _ in range(runs + 1):
+            for _ in range(runs + 1):  # the first of each is a warm-up
                 started = time.perf_counter()
                 body = await client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"messages": prompt})
-                tokens = body.json()["usage"]["completion_tokens"]
-                service.append(tokens / (time.perf_counter() - started))
+                service.append(body.json()["usage"]["completion_tokens"] / (time.perf_counter() - started))
+                started = time.perf_counter()
+                answer = await engine.complete(ChatRequest("local", prompt))
+                inproc.append(answer["usage"]["completion_tokens"] / (time.perf_counter() - started))
     finally:
         process.terminate()
         process.wait()
-    engine = LocalEngine(threads=1, max_tokens=64)
-    await engine.start()
-    inproc = []
-    for _ in range(runs + 1):
-        started = time.perf_counter()
-        answer = await engine.complete(ChatRequest("local", prompt))
-        inproc.append(answer["usage"]["completion_tokens"] / (time.perf_counter() - started))
-    await engine.close()
+        await engine.close()
     return statistics.median(service[1:]), statistics.median(inproc[1:])
 
 
@@ -264,6 +266,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="sequential non-stream requests per target")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--only-local", action="store_true")
     args = parser.parse_args()
     if args.upstream:
         import uvicorn
@@ -271,6 +274,9 @@ def main() -> None:
         uvicorn.run(upstream_app, host="127.0.0.1", port=args.upstream, log_level="warning", access_log=False)
         return
 
+    if args.only_local:
+        local_report()
+        return
     processes = []
     try:
         upstream, upstream_url = start_upstream()
@@ -281,10 +287,10 @@ def main() -> None:
         if not args.skip_litellm and LITELLM.exists():
             litellm, targets["litellm"] = start_litellm(upstream_url)
             processes.append(litellm)
-        results = {}
+        print(f"measuring one request at a time: {', '.join(targets)} ...", file=sys.stderr)
+        results = asyncio.run(sequential(targets, args.runs))
         for name, url in targets.items():
-            print(f"measuring {name} ...", file=sys.stderr)
-            results[name] = asyncio.run(sequential(url, args.runs))
+            print(f"measuring {name} under 64 and 256 concurrent streams ...", file=sys.stderr)
             for streams in (64, 256):
                 results[name][f"c{streams}"] = asyncio.run(concurrent(url, streams))
     finally:
@@ -293,11 +299,15 @@ def main() -> None:
             process.wait()
     report(results)
     if not args.skip_local:
-        service, inproc = asyncio.run(local_tokens_per_s())
-        print(
-            f"\nlocal engine (SmolLM2-135M, 1 thread, 64 tokens): service {service:.1f} tok/s, "
-            f"in-process {inproc:.1f} tok/s, ratio {service / inproc:.2f}x"
-        )
+        local_report()
+
+
+def local_report() -> None:
+    service, inproc = asyncio.run(local_tokens_per_s())
+    print(
+        f"\nlocal engine (SmolLM2-135M, 1 thread, up to 64 tokens): service {service:.1f} tok/s, "
+        f"in-process {inproc:.1f} tok/s, service / in-process = {service / inproc:.2f}x"
+    )
 
 
 def report(results: dict[str, dict]) -> None:

@@ -20,6 +20,10 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore")
 
     port: int = Field(7207, description="TCP port of the llm service.")
+    max_concurrency: int = Field(
+        1024, description="Requests handled at once (streams are long-lived; the local engine has its own queue)."
+    )
+    max_queue: int = Field(1024, description="Requests allowed to wait for a slot; beyond it: 429.")
     engine: Engine = Field(Engine.local, description="Engine of the single served model when LLM_MODELS is unset.")
     model_name: str | None = Field(
         None,

@@ -61,9 +61,13 @@ class OllamaEngine:
         if request.raw_prompt is not None:
             raise BadRequest(f"raw prompts need the local engine; {self.description} takes chat messages")
         body["messages"] = [text_content(message) for message in request.messages]
-        for key in ("tools", "format", "keep_alive", "think"):
-            if request.params.get(key) is not None:
-                body[key] = request.params[key]
+        if request.params.get("tools"):
+            body["tools"] = request.params["tools"]
+        response_format = request.params.get("response_format") or {}
+        if response_format.get("type") == "json_object":
+            body["format"] = "json"
+        elif response_format.get("type") == "json_schema":
+            body["format"] = (response_format.get("json_schema") or {}).get("schema")
         return body
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -87,10 +91,11 @@ class OllamaEngine:
     async def chunks(self, model: str, response: httpx.Response) -> AsyncIterator[Chunk]:
         chunk_id, created = openai_format.completion_id(), int(time.time())
         lines = self.upstream.lines(response)
+        done = False
         try:
             async for line in lines:
-                if not line.strip():
-                    continue
+                if done or not line.strip():
+                    continue  # after the last answer, read on to the end so the connection is reused
                 event = self.upstream.parse_line(line)
                 if event.get("error"):
                     raise UpstreamError(f"{self.description}: {event['error']}")
@@ -105,7 +110,8 @@ class OllamaEngine:
                         int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0)
                     )
                     yield openai_format.chunk(chunk_id, model, created, delta, finish_reason(event), counts)
-                    return
+                    done = True
+                    continue
                 if delta:
                     yield openai_format.chunk(chunk_id, model, created, delta)
         finally:

@@ -53,13 +53,15 @@ class OpenAIEngine:
 
     async def chunks(self, response: httpx.Response) -> AsyncIterator[Chunk]:
         lines = self.upstream.lines(response)
+        done = False
         try:
             async for line in lines:
-                if not line.startswith("data:"):
+                if done or not line.startswith("data:"):
                     continue  # blank separators, ": keep-alive" comments, "event:" lines
                 payload = line[5:].strip()
                 if payload == "[DONE]":
-                    return
+                    done = True  # read on to the end of the body, so the connection goes back to the pool
+                    continue
                 event = self.upstream.parse_line(payload)
                 if "error" in event and "choices" not in event:
                     error = event["error"]

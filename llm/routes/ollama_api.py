@@ -168,9 +168,12 @@ async def chat(request: Request) -> Response:
         )
     messages = [m.model_dump(exclude_none=True, exclude={"images"}) for m in no_images(body.messages)]
     params = body.options.params()
-    for key in ("tools", "format", "think"):
-        if getattr(body, key) is not None:
-            params[key] = getattr(body, key)
+    if body.tools:
+        params["tools"] = body.tools
+    if body.format == "json":
+        params["response_format"] = {"type": "json_object"}
+    elif isinstance(body.format, dict):
+        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": body.format}}
 
     def build(route: ModelRoute) -> ChatRequest:
         return ChatRequest(route.engine_model, messages, params)
