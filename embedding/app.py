@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,6 +31,14 @@ from embedding.schemas import (
 from embedding.service import EmbeddingService
 from embedding.vectors import cosine, to_base64
 from services.app import create_app as create_service_app
+
+
+class VectorsResponse(JSONResponse):
+    """JSON with numpy vectors written by orjson: float32 in its shortest form, ~10x faster than json."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
 
 RESERVED = {"health", "livez", "metrics", "similarity", "rerank", "v1", "docs", "redoc", "openapi.json"}
 
@@ -54,20 +63,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- OpenAI / Cohere / Jina --------------------------------------------------------------------
     @app.post("/v1/embeddings")
-    async def openai_embeddings(body: EmbeddingsRequest) -> JSONResponse:
+    async def openai_embeddings(body: EmbeddingsRequest) -> VectorsResponse:
         name = service.resolve_model(body.model)
         service.ready()  # 503 while loading, before any image is fetched
         allow_images = service.supports_images
         inputs = await parse_openai_input(body.input, settings, service.fetcher, allow_images=allow_images)
         result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
-        encode = to_base64 if body.encoding_format == "base64" else None
-        rows = result.vectors if encode else result.vectors.tolist()
+        base64 = body.encoding_format == "base64"
         data = [
-            {"object": "embedding", "index": i, "embedding": encode(row) if encode else row}
-            for i, row in enumerate(rows)
+            {"object": "embedding", "index": i, "embedding": to_base64(row) if base64 else row}
+            for i, row in enumerate(result.vectors)
         ]
         usage = {"prompt_tokens": result.tokens, "total_tokens": result.tokens}
-        return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+        return VectorsResponse({"object": "list", "data": data, "model": name, "usage": usage})
 
     @app.post("/v1/rerank")
     async def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
@@ -122,19 +130,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- seed catch-alls: last ----------------------------------------------------------------------
     @app.get("/{model}/{text:path}")
-    async def embed_one(model: str, text: str) -> JSONResponse:
+    async def embed_one(model: str, text: str) -> VectorsResponse:
         name = resolve_seed_model(model)
         result = await service.embed([EmbedInput(text=check_text(text, "text", settings))])
-        vector = result.vectors[0].tolist()
-        return JSONResponse({"model": name, "embedding": vector, "dim": len(vector)})
+        return VectorsResponse({"model": name, "embedding": result.vectors[0], "dim": result.vectors.shape[1]})
 
     @app.post("/{model}")
-    async def embed_many(model: str, body: TextsRequest) -> JSONResponse:
+    async def embed_many(model: str, body: TextsRequest) -> VectorsResponse:
         name = resolve_seed_model(model)
         texts = check_texts(body.texts, "texts", settings)
         inputs = [EmbedInput(text=t) for t in texts]
         result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
-        return JSONResponse({"model": name, "embeddings": result.vectors.tolist(), "dim": result.vectors.shape[1]})
+        return VectorsResponse({"model": name, "embeddings": result.vectors, "dim": result.vectors.shape[1]})
 
     def resolve_seed_model(model: str) -> str:
         if model in RESERVED:  # e.g. POST /health, GET /v1/unknown: not a model name

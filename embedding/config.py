@@ -70,9 +70,11 @@ class Settings(ServiceSettings):
     max_wait_ms: float = Field(
         5.0, ge=0, description="How long the first waiting input waits for others to fill a batch (0: no wait)."
     )
-    batching: bool = Field(True, description="Batch inputs of concurrent requests together (false: one by one).")
+    batching: bool = Field(
+        True, description="Batch inputs of concurrent requests together (false: each request is encoded alone)."
+    )
     max_queued_inputs: int = Field(4096, ge=1, description="Inputs allowed to wait for the model; beyond it: 429.")
-    max_inputs_per_request: int = Field(2048, ge=1, description="Most inputs in one request (400 above).")
+    max_inputs_per_request: int = Field(2048, ge=1, description="Most inputs in one request (413 above).")
     max_chars_per_input: int = Field(
         32_000,
         ge=1,

@@ -10,6 +10,8 @@ import itertools
 import logging
 from typing import Any
 
+import numpy as np
+
 from embedding.config import Settings
 from embedding.engines import build_engine, build_reranker
 from embedding.engines.base import EmbeddingEngine, Embeddings, EmbedInput, InputType, Reranker
@@ -118,7 +120,7 @@ class EmbeddingService:
         engine, _ = self.ready()
         result = await engine.embed(inputs, input_type)
         vectors = truncate(result.vectors, dimensions or self.settings.dimension)
-        return Embeddings(vectors, result.tokens, result.truncated)
+        return Embeddings(np.ascontiguousarray(vectors, dtype=np.float32), result.tokens, result.truncated)
 
     async def rerank(self, query: str, documents: list[str]) -> tuple[list[float], int, str]:
         _, reranker = self.ready()

@@ -50,3 +50,14 @@ def test_with_a_key_every_route_but_health_and_livez_needs_it():
         assert authorized.status_code == 200 and authorized.json()["data"] == []  # nothing configured yet
         response = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Authorization": "Bearer sk-test"})
         assert response.status_code == 503 and "EMBEDDING_UPSTREAM_URL" in response.json()["error"]["message"]
+
+
+def test_missing_model_dir_is_an_error_in_health_that_names_it(serve):
+    broken = serve(Settings(_env_file=None, model_path="/nonexistent/Qwen3-Embedding-4B"))
+    response = broken.http.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error" and "/nonexistent/Qwen3-Embedding-4B does not exist" in body["detail"]
+    assert body["model"] == "Qwen3-Embedding-4B"
+    answer = broken.http.post("/v1/embeddings", json={"input": "hi"})
+    assert answer.status_code == 503 and "does not exist" in answer.json()["error"]["message"]

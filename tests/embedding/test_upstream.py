@@ -101,3 +101,9 @@ def test_upstream_without_a_url_is_not_configured(serve):
     assert response.status_code == 503
     assert response.json()["status"] == "not_configured" and "EMBEDDING_UPSTREAM_URL" in response.json()["detail"]
     assert idle.http.post("/v1/embeddings", json={"input": "hi"}).status_code == 503
+
+
+def test_dimension_larger_than_the_models_is_an_error_in_health(serve, minilm):
+    wrong = serve(upstream_settings(minilm, dimension=1000))
+    body = wrong.http.get("/health").json()
+    assert body["status"] == "error" and "EMBEDDING_DIMENSION=1000" in body["detail"] and "384" in body["detail"]
