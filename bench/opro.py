@@ -67,8 +67,8 @@ def main() -> None:
         server, base = serve(settings)
         http = httpx.Client(base_url=base, timeout=600, trust_env=False)
         optimizer = build_optimizer(settings)
-        model = asyncio.run(optimizer.model_for(None))
-        loop = asyncio.new_event_loop()
+        loop = asyncio.new_event_loop()  # one loop: the backends' connection pools belong to it
+        model = loop.run_until_complete(optimizer.model_for(None))
 
         def through_service(i: int) -> None:
             assert http.post("/query", json={"query": QUESTIONS[i % len(QUESTIONS)]}).json()["code"] == 0
