@@ -55,6 +55,8 @@ def model_location(model_path: str | None, gguf_file: str | None) -> tuple[str, 
     if not model_path:
         return embedded_model()
     path = Path(model_path)
+    if not path.exists():
+        raise FileNotFoundError(f"LLM_MODEL_PATH {model_path} does not exist")
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.name
     return str(path), gguf_file
@@ -160,6 +162,9 @@ class LocalEngine:
             self.error = f"loading {self.description} failed: {type(exc).__name__}: {exc}"
 
     def load(self) -> None:
+        started = time.perf_counter()
+        directory, gguf_file = model_location(self.model_path, self.gguf_file)  # fails fast, before torch loads
+
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -167,8 +172,6 @@ class LocalEngine:
         hf_logging.disable_progress_bar()
         if self.device == "cpu":
             torch.set_num_threads(self.threads or max(1, (os.cpu_count() or 2) // 2))
-        started = time.perf_counter()
-        directory, gguf_file = model_location(self.model_path, self.gguf_file)
         kwargs: dict[str, Any] = {"local_files_only": True}
         if gguf_file:
             kwargs["gguf_file"] = gguf_file

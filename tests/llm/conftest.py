@@ -59,11 +59,16 @@ def serve(app: FastAPI, ready_timeout_s: float = 30) -> Iterator[Running]:
 
 def wait_healthy(url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
+    last = "no answer"
     while True:
-        response = httpx.get(f"{url}/health", timeout=10)
-        if response.status_code == 200:
-            return
-        assert time.monotonic() < deadline, f"{url} not healthy: {response.text}"
+        try:  # while the model loads, the loading thread may hold the GIL for seconds on a busy box
+            response = httpx.get(f"{url}/health", timeout=10)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.TimeoutException:
+            last = "/health timed out"
+        assert time.monotonic() < deadline, f"{url} not healthy: {last}"
         time.sleep(0.5)
 
 

@@ -8,6 +8,7 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from llm.app import create_app
@@ -121,3 +122,31 @@ def test_local_engine_answers_429_when_its_queue_is_full(smol):
 
     statuses = sorted(response.status_code for response in asyncio.run(burst()))
     assert 429 in statuses and 200 in statuses and set(statuses) == {200, 429}
+
+
+def broken_stream_upstream() -> FastAPI:
+    """An OpenAI-protocol server whose stream breaks off after the first chunk."""
+    app = create_service_app(Settings(), name="broken", health=lambda: Health(Status.ok))
+
+    async def events():
+        chunk = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "Hel"}}]}
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the upstream crashed mid-stream")
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict):
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+def test_an_upstream_that_breaks_mid_stream_ends_with_one_error_line():
+    with serve(broken_stream_upstream()) as upstream:
+        settings = Settings(engine="openai", upstream_url=f"{upstream.url}/v1", upstream_model="m")
+        with TestClient(create_app(settings)) as client:
+            response = client.post("/api/chat/stream", json=ask("hi"))
+    assert response.status_code == 200
+    events = [json.loads(line) for line in response.text.splitlines() if line]
+    assert events[0] == {"delta": "Hel"}
+    assert len(events) == 2 and upstream.url in events[1]["error"]
