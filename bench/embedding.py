@@ -109,6 +109,20 @@ def infinity(model_dir: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/embeddings"
 
 
+async def post(client: httpx.AsyncClient, url: str, payload: dict) -> dict:
+    """One request; retried once when the connection drops (a kept-alive connection the server just
+    closed, on a machine so loaded that a client sat idle past uvicorn's keep-alive timeout)."""
+    for attempt in (1, 2):
+        try:
+            response = await client.post(url, json=payload)
+            response.raise_for_status()
+            return response.json()
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def batched_requests(url: str, texts: list[str], in_flight: int = 2) -> list[list[float]]:
     chunks = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
     results: list[list[list[float]]] = [[] for _ in chunks]
@@ -117,9 +131,8 @@ async def batched_requests(url: str, texts: list[str], in_flight: int = 2) -> li
 
         async def worker() -> None:
             for index in pending:
-                response = await client.post(url, json={"model": MODEL, "input": chunks[index]})
-                response.raise_for_status()
-                results[index] = [row["embedding"] for row in response.json()["data"]]
+                body = await post(client, url, {"model": MODEL, "input": chunks[index]})
+                results[index] = [row["embedding"] for row in body["data"]]
 
         await asyncio.gather(*(worker() for _ in range(in_flight)))
     return [vector for chunk in results for vector in chunk]
@@ -133,9 +146,8 @@ async def single_text_clients(url: str, texts: list[str], clients: int = CLIENTS
 
         async def worker() -> None:
             for index in pending:
-                response = await client.post(url, json={"model": MODEL, "input": texts[index]})
-                response.raise_for_status()
-                results[index] = response.json()["data"][0]["embedding"]
+                body = await post(client, url, {"model": MODEL, "input": texts[index]})
+                results[index] = body["data"][0]["embedding"]
 
         await asyncio.gather(*(worker() for _ in range(clients)))
     return results

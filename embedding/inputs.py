@@ -80,6 +80,9 @@ async def parse_openai_input(
             parsed.append(data)
         else:
             raise BadRequest(f"{where}.type must be 'text' or 'image', not {kind!r}")
+    ready = [item for item in parsed if isinstance(item, EmbedInput)]
+    if len(ready) == len(parsed):
+        return ready  # texts only: nothing to fetch
     limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
     box = (settings.max_image_width, settings.max_image_height)
 

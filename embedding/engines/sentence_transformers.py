@@ -116,12 +116,12 @@ class SentenceTransformersEngine:
         for index, item in enumerate(inputs):
             groups[IMAGE if item.is_image else TEXT].append(index)
         keys = [kind for kind in (TEXT, IMAGE) if groups[kind]]
+        if len(keys) == 1:
+            out = await self.queue.submit((keys[0], input_type), inputs)
+            return Embeddings(out.vectors, sum(out.tokens), sum(out.truncated))
         outputs = await asyncio.gather(
             *(self.queue.submit((kind, input_type), [inputs[i] for i in groups[kind]]) for kind in keys)
         )
-        if len(keys) == 1:
-            out = outputs[0]
-            return Embeddings(out.vectors, sum(out.tokens), sum(out.truncated))
         vectors = np.empty((len(inputs), outputs[0].vectors.shape[1]), dtype=np.float32)
         for kind, out in zip(keys, outputs, strict=True):
             vectors[groups[kind]] = out.vectors
