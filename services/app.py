@@ -151,7 +151,10 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str]:
         return 400, "request body is not valid JSON"
     parts = []
     for err in errors[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form"))
+        path = list(err.get("loc", ()))
+        if path and path[0] in ("body", "query", "path", "form", "header", "cookie"):
+            path = path[1:]  # the location, not a field (a field may well be called "query")
+        loc = ".".join(str(p) for p in path)
         parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
     return 422, "; ".join(parts) or "invalid request"
 

@@ -82,6 +82,10 @@ def fetch_health(spec: ServiceSpec, host: str, timeout_s: float = 3.0) -> dict[s
     try:
         response = httpx.get(f"http://{host}:{port}/health", timeout=timeout_s, trust_env=False)
         body = response.json()
+        if isinstance(body, dict) and "code" in body and "msg" in body:  # opro's {code, msg, data} envelope
+            data = body.get("data") or {}
+            status = data.get("status", "ok") if body["code"] == 0 else "error"
+            return {"status": status, "detail": "" if body["code"] == 0 else body["msg"], "port": port}
         return {"status": body.get("status", "?"), "detail": body.get("detail", ""), "port": port}
     except (httpx.HTTPError, ValueError):
         return {"status": "down", "detail": "no answer", "port": port}

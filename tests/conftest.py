@@ -146,3 +146,11 @@ def embedding_service() -> Iterator[str]:
     """The real embedding service with its embedded default model (MiniLM), for the whole session."""
     with running_service("embedding") as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def llm_service() -> Iterator[str]:
+    """The real llm service with its embedded default model (SmolLM2-135M-Instruct), for the whole session.
+    Its queue is deep enough for the concurrency tests of the services that call it."""
+    with running_service("llm", {"LLM_LOCAL_MAX_QUEUE": "64"}) as base:
+        yield base

@@ -17,6 +17,9 @@ missing_system_packages() {
   command -v sox >/dev/null 2>&1 || missing+=(sox)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
     || [ -n "${LINGXI_PG_BIN:-}" ] || missing+=(postgresql)
+  # opro's browser tests: headless Chromium driven through chromedriver (Selenium)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   printf '%s\n' "${missing[@]}"
 }
 

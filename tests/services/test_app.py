@@ -155,3 +155,12 @@ def test_requests_beyond_the_queue_get_429():
     statuses = sorted(r.status_code for r in asyncio.run(burst()))
     assert statuses.count(200) == 2
     assert statuses.count(429) == 2
+
+
+def test_validation_errors_name_fields_called_like_a_location():
+    from fastapi.exceptions import RequestValidationError
+
+    from services.app import describe_validation_error
+
+    exc = RequestValidationError([{"type": "missing", "loc": ("body", "query"), "msg": "Field required"}])
+    assert describe_validation_error(exc) == (422, "query: Field required")

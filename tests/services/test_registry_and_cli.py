@@ -52,3 +52,20 @@ def test_list_settings_read_comma_separated_env(monkeypatch):
 
     monkeypatch.setenv("WEBSEARCH_ALLOWED_HOSTS", "127.0.0.1:8080, intranet.local:80")
     assert Settings().allowed_hosts == ["127.0.0.1:8080", "intranet.local:80"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"code":0,"msg":"ok","data":{"status":"ok"}}', ("ok", "")),
+        (503, b'{"code":503,"msg":"llm unreachable","data":null}', ("error", "llm unreachable")),
+    ],
+)
+def test_health_reads_the_opro_envelope(local_server, monkeypatch, status, body, expected):
+    from services.cli import fetch_health
+    from tests.conftest import reply
+
+    local_server.routes["/health"] = reply(status, body, "application/json")
+    monkeypatch.setenv("OPRO_PORT", str(local_server.port))
+    row = fetch_health(get_spec("opro"), "127.0.0.1")
+    assert (row["status"], row["detail"]) == expected

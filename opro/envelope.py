@@ -1,0 +1,18 @@
+"""The seed's ``{code, msg, data}`` envelope, for answers and errors alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+
+def ok(data: Any, msg: str = "ok") -> JSONResponse:
+    return JSONResponse({"code": 0, "msg": msg, "data": data})
+
+
+def render_error(status: int, message: str, error_type: str = "") -> dict[str, Any]:
+    """The kernel's error renderer for opro: HTTP status kept, ``code`` equals it, ``data`` null."""
+    if status >= 500 and error_type == "internal_error":
+        message = "internal error" if not message.startswith("internal") else message
+    return {"code": status, "msg": message, "data": None}

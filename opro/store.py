@@ -1,0 +1,120 @@
+"""Session persistence: one JSON document per session, in PostgreSQL or SQLite.
+
+Both databases hold the same table; calls run in a worker thread, serialised by one lock (SQLite
+allows one writer; for PostgreSQL one connection is plenty at a prompt optimiser's request rate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from opro.sessions import Session
+from services.errors import NotReady
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS opro_sessions (
+    session_id TEXT PRIMARY KEY,
+    updated_at DOUBLE PRECISION NOT NULL,
+    data TEXT NOT NULL
+)
+"""
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
+    def commit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class SessionStore:
+    def __init__(self, connect: Any, placeholder: str, description: str) -> None:
+        self._connect = connect
+        self._placeholder = placeholder
+        self.description = description
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, database_url: str | None, data_dir: str) -> SessionStore:
+        if database_url:
+            return cls(lambda: postgres_connect(database_url), "%s", "postgresql")
+        path = Path(data_dir) / "opro.sqlite3"
+        return cls(lambda: sqlite_connect(path), "?", f"sqlite:{path}")
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self._placeholder)
+
+    def _run(self, sql: str, params: tuple[Any, ...] = (), fetch: bool = False) -> list[Any]:
+        with self._lock:
+            if self._conn is None:
+                try:
+                    self._conn = self._connect()
+                    self._conn.execute(SCHEMA)
+                    self._conn.commit()
+                except Exception as exc:  # driver errors differ; all mean the same thing here
+                    self._conn = None
+                    raise NotReady(f"session database ({self.description}) is unavailable: {exc}") from exc
+            try:
+                cursor = self._conn.execute(self._sql(sql), params)
+                rows = list(cursor.fetchall()) if fetch else []
+                self._conn.commit()
+                return rows
+            except Exception as exc:
+                self._reset()
+                raise NotReady(f"session database ({self.description}) failed: {type(exc).__name__}") from exc
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # the connection is being thrown away anyway
+                pass
+            self._conn = None
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._run, "SELECT 1", (), True)
+
+    async def get(self, session_id: str) -> Session | None:
+        rows = await asyncio.to_thread(
+            self._run, "SELECT data FROM opro_sessions WHERE session_id = ?", (session_id,), True
+        )
+        return Session.from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def save(self, session: Session) -> None:
+        session.updated_at = time.time()
+        data = json.dumps(session.to_dict(), ensure_ascii=False)
+        await asyncio.to_thread(
+            self._run,
+            "INSERT INTO opro_sessions (session_id, updated_at, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data",
+            (session.session_id, session.updated_at, data),
+        )
+
+    async def recent(self, limit: int = 200) -> list[Session]:
+        rows = await asyncio.to_thread(
+            self._run, "SELECT data FROM opro_sessions ORDER BY updated_at DESC LIMIT ?", (limit,), True
+        )
+        return [Session.from_dict(json.loads(row[0])) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+def sqlite_connect(path: Path) -> Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return conn
+
+
+def postgres_connect(url: str) -> Connection:
+    import psycopg  # only needed when OPRO_DATABASE_URL is set
+
+    return psycopg.connect(url, connect_timeout=10)

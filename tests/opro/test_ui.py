@@ -1,0 +1,149 @@
+"""The pages in headless Chromium (Debian chromium + chromium-driver, driven by Selenium)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.opro.conftest import Opro
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = Path(os.environ.get("OPRO_SCREENSHOT_DIR", tempfile.gettempdir()))
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    reason="needs Debian chromium + chromium-driver (scripts/lib/setup.sh installs them)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="opro-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,900",
+        f"--user-data-dir={profile}",
+        "--lang=en-US",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the browser asked the network for since the last call (DevTools performance log);
+    chrome:// and data: URLs (the browser's own start page, inline data) never leave the machine."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if url.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp"):
+                urls.append(url)
+    return urls
+
+
+def wait_for(driver, css: str, timeout: float = 240):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    visible = expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
+    return WebDriverWait(driver, timeout).until(visible)
+
+
+def test_ui_asks_shows_candidates_selects_one_and_shows_the_answer(browser, opro: Opro) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(f"{opro.url}/")  # the redirect to /ui/
+    assert driver.current_url == f"{opro.url}/ui/"
+    driver.execute_script("localStorage.setItem('opro-lang', 'en')")
+    driver.refresh()
+    wait_for(driver, "#model-picker option[value='SmolLM2-135M-Instruct']", 30)
+    driver.find_element(By.ID, "question").send_keys("How do I keep apples fresh?")
+    driver.find_element(By.ID, "send").click()
+    wait_for(driver, "#status.busy", 10)  # progress while the model works
+    first = wait_for(driver, ".candidate .select-btn")
+    candidates = [node.text for node in driver.find_elements(By.CSS_SELECTOR, ".candidate .text")]
+    assert 1 <= len(candidates) <= 5
+    assert driver.find_element(By.ID, "detail-original").text == "How do I keep apples fresh?"
+    driver.save_screenshot(str(SCREENSHOTS / "opro-ui-candidates.png"))
+    first.click()
+    wait_for(driver, "#conversation .msg.assistant")
+    assert driver.find_element(By.ID, "detail-selected").text == candidates[0]
+    answer = driver.find_elements(By.CSS_SELECTOR, "#conversation .msg.assistant")[-1]
+    assert answer.text.strip()
+    driver.save_screenshot(str(SCREENSHOTS / "opro-ui-answer.png"))
+    urls = requested_urls(driver)
+    assert all(url.startswith(opro.url) for url in urls), urls
+
+
+def test_ui_shows_errors_from_the_envelope_and_switches_language(browser, opro: Opro) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(f"{opro.url}/ui/")
+    driver.execute_script("localStorage.setItem('opro-lang', 'en')")
+    driver.refresh()
+    wait_for(driver, "#question", 30)
+    too_long = "x" * (opro.settings.max_query_chars + 1)
+    driver.execute_script("document.getElementById('question').value = arguments[0]", too_long)
+    driver.find_element(By.ID, "send").click()
+    assert "longer than" in wait_for(driver, "#error", 30).text
+    driver.find_element(By.ID, "lang-toggle").click()
+    assert driver.find_element(By.ID, "send").text == "发送"
+    driver.execute_script("localStorage.setItem('opro-lang', 'en')")
+
+
+def test_offline_page_requests_nothing_but_its_own_api(browser, opro: Opro) -> None:
+    driver = browser
+    requested_urls(driver)  # drain
+    driver.get(f"{opro.url}/ui/offline")
+    wait_for(driver, "#model-picker option[value='SmolLM2-135M-Instruct']", 30)
+    urls = requested_urls(driver)
+    assert urls and all(url.startswith(opro.url) for url in urls), urls
+    assets = [url for url in urls if url.rsplit("?", 1)[0].endswith((".js", ".css", ".png", ".woff2", ".svg"))]
+    assert assets == []
+    page = httpx.get(f"{opro.url}/ui/offline").text
+    assert "src=" not in page and "href=" not in page
+
+
+def test_react_page_renders_with_react_served_by_opro(browser, opro: Opro) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    requested_urls(driver)
+    for path in ("/ui/react", "/react"):
+        driver.get(f"{opro.url}{path}")
+        wait_for(driver, "#question", 30)
+        assert driver.find_element(By.TAG_NAME, "h1").text.startswith(("灵犀", "lingxi"))
+    urls = requested_urls(driver)
+    assert any(url.endswith("/ui/assets/vendor/react.production.min.js") for url in urls)
+    assert all(url.startswith(opro.url) for url in urls), urls
