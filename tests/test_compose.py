@@ -57,3 +57,21 @@ def test_both_dockerfiles_exist_and_start_lingxi():
         text = (ROOT / dockerfile).read_text()
         assert 'ENTRYPOINT ["lingxi"]' in text
         assert "requirements-nodeps.txt" in text
+
+
+def test_every_setting_named_in_the_deployment_docs_and_compose_exists():
+    """A misspelt variable in docs/deployment.md or docker-compose.yml would be silently ignored."""
+    import importlib
+    import re
+
+    text = (ROOT / "docs" / "deployment.md").read_text() + (ROOT / "docker-compose.yml").read_text()
+    prefixes = {name.upper(): name for name in SERVICES}
+    named = set(re.findall(r"\b([A-Z]+)_([A-Z0-9_]+)(?==|:)", text))
+    checked = 0
+    for prefix, field in named:
+        if prefix not in prefixes or field == "GPU":  # <SVC>_GPU is compose's own, for device_ids
+            continue
+        settings = importlib.import_module(f"{prefixes[prefix]}.config").Settings
+        assert field.lower() in settings.model_fields, f"{prefix}_{field} is not a {prefixes[prefix]} setting"
+        checked += 1
+    assert checked >= 15
