@@ -10,9 +10,8 @@ import httpx
 
 from llm import openai_format
 from llm.engines.base import ChatRequest, Chunk, Completion
-from llm.engines.upstream import Upstream
-from services.errors import BadRequest, LingxiError, UpstreamError
-from services.health import Health, Status
+from llm.engines.upstream import RemoteEngine
+from services.errors import BadRequest, UpstreamError
 
 OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop"}
 
@@ -35,26 +34,8 @@ def text_content(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-class OllamaEngine:
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        self.description = upstream.label
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        await self.upstream.aclose()
-
-    def details(self) -> dict[str, Any]:
-        return {"format": "remote", "upstream": self.upstream.base_url}
-
-    async def health(self) -> Health:
-        try:
-            await self.upstream.get_json("/api/version")
-        except LingxiError as exc:
-            return Health(Status.error, exc.message)
-        return Health(Status.ok)
+class OllamaEngine(RemoteEngine):
+    health_path = "/api/version"
 
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "stream": stream, "options": ollama_options(request.params)}

@@ -13,31 +13,12 @@ from typing import Any
 import httpx
 
 from llm.engines.base import ChatRequest, Chunk, Completion
-from llm.engines.upstream import Upstream
-from services.errors import BadRequest, LingxiError, UpstreamError
-from services.health import Health, Status
+from llm.engines.upstream import RemoteEngine
+from services.errors import BadRequest, UpstreamError
 
 
-class OpenAIEngine:
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        self.description = upstream.label
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        await self.upstream.aclose()
-
-    def details(self) -> dict[str, Any]:
-        return {"format": "remote", "upstream": self.upstream.base_url}
-
-    async def health(self) -> Health:
-        try:
-            await self.upstream.get_json("/models")
-        except LingxiError as exc:
-            return Health(Status.error, exc.message)
-        return Health(Status.ok)
+class OpenAIEngine(RemoteEngine):
+    health_path = "/models"
 
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         if request.raw_prompt is not None:

@@ -17,6 +17,7 @@ import httpx
 
 from services.clients import error_message
 from services.errors import LingxiError, UpstreamError, UpstreamTimeout, upstream_status_error
+from services.health import Health, Status
 
 RETRY_DELAY_S = 0.1
 
@@ -117,3 +118,29 @@ class Upstream:
         if not isinstance(event, dict):
             raise UpstreamError(f"{self.label} streamed JSON that is not an object")
         return event
+
+
+class RemoteEngine:
+    """What the ``openai`` and ``ollama`` engines share: the upstream's life cycle and health probe."""
+
+    health_path = "/"
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.description = upstream.label
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self.upstream.aclose()
+
+    def details(self) -> dict[str, Any]:
+        return {"format": "remote", "upstream": self.upstream.base_url}
+
+    async def health(self) -> Health:
+        try:
+            await self.upstream.get_json(self.health_path)
+        except LingxiError as exc:
+            return Health(Status.error, exc.message)
+        return Health(Status.ok)
