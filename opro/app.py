@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.datastructures import UploadFile
 
 from opro import pages
 from opro.backends.base import ChatBackend
@@ -17,12 +21,16 @@ from opro.candidates import CandidateGenerator
 from opro.config import LLMBackend, Settings
 from opro.envelope import ok, render_error
 from opro.feedback import FeedbackLog
+from opro.jobs import JobRunner
 from opro.optimizer import Optimizer
 from opro.schemas import MessageBody, QueryBody, RejectBody, SelectBody, SessionBody, SetModelBody
 from opro.store import SessionStore
+from opro.tasks import TaskSpec, parse_examples_file, task_from
 from services.app import create_app as create_service_app
-from services.errors import BadRequest, LingxiError
+from services.errors import BadRequest, LingxiError, UnsupportedMediaType
 from services.health import Health, Status
+
+log = logging.getLogger("opro")
 
 
 def build_chat(settings: Settings) -> ChatBackend:
@@ -62,12 +70,20 @@ def build_optimizer(settings: Settings) -> Optimizer:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     optimizer = build_optimizer(settings)
+    jobs = JobRunner(settings, optimizer.chat, optimizer.store, lambda: optimizer.model_for(None), optimizer.models)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            resumed = await jobs.resume()
+            if resumed:
+                log.info("resumed %d unfinished optimisation job(s)", resumed)
+        except LingxiError as exc:  # the database is down: serve anyway, /health says why
+            log.warning("could not resume optimisation jobs: %s", exc.message)
+        try:
             yield
         finally:
+            await jobs.shutdown()
             await optimizer.chat.aclose()
             await optimizer.generator.embedder.aclose()
             optimizer.store.close()
@@ -81,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_service_app(settings, name="opro", health=health, lifespan=lifespan, render_error=render_error)
     app.state.optimizer = optimizer
+    app.state.jobs = jobs
     # The seed wraps /health in the envelope too: replace the kernel's plain /health route.
     app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/health"]
 
@@ -137,9 +154,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise BadRequest("session id must not be empty")
         return ok(await optimizer.session(sid))
 
+    @app.post("/optimize", status_code=202)
+    async def optimize(request: Request) -> JSONResponse:
+        """Start an OPRO job: a JSON task, or form fields with the examples as an uploaded ``file``."""
+        job = await jobs.submit(await read_task(request))
+        return ok(job, status_code=202)
+
+    @app.get("/optimize")
+    async def optimize_jobs() -> JSONResponse:
+        return ok({"jobs": await jobs.summaries()})
+
+    @app.get("/optimize/{job_id}")
+    async def optimize_job(job_id: str) -> JSONResponse:
+        return ok((await jobs.get(job_id)).detail())
+
+    @app.delete("/optimize/{job_id}")
+    async def cancel_optimize_job(job_id: str) -> JSONResponse:
+        return ok(await jobs.cancel(job_id))
+
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     pages.mount(app)
     return app
+
+
+async def read_task(request: Request) -> TaskSpec:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.form()
+        fields: dict[str, Any] = {key: value for key, value in form.items() if key != "file"}
+        upload = form.get("file")
+        if isinstance(upload, UploadFile):
+            fields["examples"] = parse_examples_file(upload.filename or "", await upload.read())
+        elif isinstance(fields.get("examples"), str):  # examples pasted as JSON text in a form field
+            fields["examples"] = parse_examples_file("examples.json", str(fields["examples"]).encode())
+        return task_from(fields)
+    if content_type not in ("application/json", ""):
+        raise UnsupportedMediaType("send the task as application/json, or as multipart/form-data with a file")
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the task must be a JSON object with examples")
+    return task_from(body)

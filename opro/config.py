@@ -55,3 +55,12 @@ class Settings(ServiceSettings):
     temperature: float = Field(0.9, ge=0.0, le=2.0, description="Sampling temperature when writing candidates.")
     max_query_chars: int = Field(8000, ge=1, description="Longest question or message accepted (400 above it).")
     history_turns: int = Field(6, ge=0, description="Earlier messages sent with /message.")
+
+    optimize_concurrency: int = Field(
+        4, ge=1, le=256, description="LLM calls the OPRO jobs make at once, all jobs together (/optimize)."
+    )
+    optimize_max_jobs: int = Field(4, ge=1, description="Optimisation jobs running at once (429 above it).")
+    optimize_max_examples: int = Field(2000, ge=2, description="Most labelled examples in one /optimize task.")
+    optimize_instruction_max_tokens: int = Field(
+        256, ge=16, description="Token budget of one optimizer call (one proposed instruction)."
+    )

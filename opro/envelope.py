@@ -7,8 +7,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 
-def ok(data: Any, msg: str = "ok") -> JSONResponse:
-    return JSONResponse({"code": 0, "msg": msg, "data": data})
+def ok(data: Any, msg: str = "ok", status_code: int = 200) -> JSONResponse:
+    return JSONResponse({"code": 0, "msg": msg, "data": data}, status_code=status_code)
 
 
 def render_error(status: int, message: str, error_type: str = "") -> dict[str, Any]:

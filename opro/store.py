@@ -1,6 +1,6 @@
-"""Session persistence: one JSON document per session, in PostgreSQL or SQLite.
+"""Persistence: one JSON document per session and per optimisation job, in PostgreSQL or SQLite.
 
-Both databases hold the same table; calls run in a worker thread, serialised by one lock (SQLite
+Both databases hold the same tables; calls run in a worker thread, serialised by one lock (SQLite
 allows one writer; for PostgreSQL one connection is plenty at a prompt optimiser's request rate).
 """
 
@@ -17,13 +17,23 @@ from typing import Any, Protocol
 from opro.sessions import Session
 from services.errors import NotReady
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS opro_sessions (
-    session_id TEXT PRIMARY KEY,
-    updated_at DOUBLE PRECISION NOT NULL,
-    data TEXT NOT NULL
-)
-"""
+SCHEMA = [
+    """
+    CREATE TABLE IF NOT EXISTS opro_sessions (
+        session_id TEXT PRIMARY KEY,
+        updated_at DOUBLE PRECISION NOT NULL,
+        data TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS opro_jobs (
+        job_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        data TEXT NOT NULL
+    )
+    """,
+]
 
 
 class Connection(Protocol):
@@ -55,7 +65,8 @@ class SessionStore:
             if self._conn is None:
                 try:
                     self._conn = self._connect()
-                    self._conn.execute(SCHEMA)
+                    for statement in SCHEMA:
+                        self._conn.execute(statement)
                     self._conn.commit()
                 except Exception as exc:  # driver errors differ; all mean the same thing here
                     self._conn = None
@@ -101,6 +112,30 @@ class SessionStore:
             self._run, "SELECT data FROM opro_sessions ORDER BY updated_at DESC LIMIT ?", (limit,), True
         )
         return [Session.from_dict(json.loads(row[0])) for row in rows]
+
+    async def get_job(self, job_id: str) -> dict[str, Any] | None:
+        rows = await asyncio.to_thread(self._run, "SELECT data FROM opro_jobs WHERE job_id = ?", (job_id,), True)
+        return json.loads(rows[0][0]) if rows else None
+
+    async def save_job(self, job: dict[str, Any]) -> None:
+        """Store ``job`` (a dict with ``job_id`` and ``status``), stamping its ``updated_at``."""
+        job["updated_at"] = time.time()
+        data = json.dumps(job, ensure_ascii=False)
+        await asyncio.to_thread(
+            self._run,
+            "INSERT INTO opro_jobs (job_id, status, updated_at, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, "
+            "data = excluded.data",
+            (job["job_id"], job["status"], job["updated_at"], data),
+        )
+
+    async def jobs(self, statuses: tuple[str, ...] = (), limit: int = 200) -> list[dict[str, Any]]:
+        """The newest jobs first, only those in ``statuses`` when given."""
+        where = f"WHERE status IN ({', '.join('?' for _ in statuses)}) " if statuses else ""
+        rows = await asyncio.to_thread(
+            self._run, f"SELECT data FROM opro_jobs {where}ORDER BY updated_at DESC LIMIT ?", (*statuses, limit), True
+        )
+        return [json.loads(row[0]) for row in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -58,6 +58,7 @@ def settings_for(llm: str, embedding: str, workdir: Path, **overrides: object) -
         "feedback_path": str(workdir / "outputs" / "user_feedback.jsonl"),
         "candidate_max_tokens": 64,
         "answer_max_tokens": 8,
+        "optimize_instruction_max_tokens": 40,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

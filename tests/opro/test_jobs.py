@@ -1,0 +1,206 @@
+"""The OPRO loop itself, with a scripted chat model so that every call can be counted exactly.
+
+The real-model run (SmolLM2 as optimizer and scorer) is in test_optimize.py; here the optimizer's
+replies are fixed, and the scorer answers right exactly when its instruction says "carefully".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opro.backends.base import Message
+from opro.config import Settings
+from opro.jobs import Job, JobRunner
+from opro.store import SessionStore
+from opro.tasks import task_from
+
+EXAMPLES = [{"input": f"What is {a} + {b}?", "target": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+
+
+class ScriptedChat:
+    def __init__(self, proposals: list[str]) -> None:
+        self.proposals: Iterator[str] = iter(proposals)
+        self.meta_prompts: list[str] = []
+        self.answered: list[str] = []
+        self.hold: str | None = None  # answers to prompts with this text wait for ``gate``
+        self.gate = asyncio.Event()
+
+    async def models(self) -> list[str]:
+        return ["scripted"]
+
+    async def chat(
+        self, messages: list[Message], *, model: str | None, max_tokens: int, temperature: float | None = None
+    ) -> str:
+        prompt = messages[-1]["content"]
+        if prompt.startswith("I have some texts"):
+            self.meta_prompts.append(prompt)
+            return next(self.proposals)
+        if self.hold is not None and self.hold in prompt:
+            await self.gate.wait()
+        self.answered.append(prompt)
+        a, b = map(int, re.findall(r"What is (\d+) \+ (\d+)", prompt)[0])
+        return f"The answer is {a + b}." if "carefully" in prompt else "The answer is 0."
+
+    async def aclose(self) -> None:
+        pass
+
+
+def runner_for(chat: ScriptedChat, store: SessionStore) -> JobRunner:
+    async def default_model() -> str:
+        return "scripted"
+
+    return JobRunner(Settings(), chat, store, default_model, chat.models)
+
+
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the job never got there")
+
+
+async def finished(runner: JobRunner, job_id: str) -> Job:
+    for _ in range(500):
+        job = await runner.get(job_id)
+        if job.status not in ("queued", "running"):
+            return job
+        await asyncio.sleep(0.01)
+    raise AssertionError("the job did not finish")
+
+
+async def has_current(runner: JobRunner, job_id: str) -> bool:
+    return (await runner.get(job_id)).current is not None
+
+
+async def two_steps_done(runner: JobRunner, job_id: str) -> bool:
+    return (await runner.get(job_id)).steps_done >= 2
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SessionStore]:
+    store = SessionStore.open(None, str(tmp_path))
+    yield store
+    store.close()
+
+
+def task(**overrides: Any) -> dict[str, Any]:
+    return {"examples": EXAMPLES, "scorer": "numeric", "steps": 2, "candidates_per_step": 2, **overrides}
+
+
+def test_a_run_scores_each_new_instruction_once_and_keeps_the_best(store: SessionStore) -> None:
+    chat = ScriptedChat(["[Add carefully.]", "Sure: [Add carefully.]", "[Add carefully.]", "Guess quickly."])
+
+    async def scenario() -> dict[str, Any]:
+        runner = runner_for(chat, store)
+        submitted = await runner.submit(task_from(task()))
+        assert submitted["status"] == "queued" and submitted["examples"] == {"train": 2, "test": 2}
+        return (await finished(runner, submitted["job_id"])).detail()
+
+    job = asyncio.run(scenario())
+    assert job["status"] == "completed", job["error"]
+    steps = job["trajectory"]
+    assert [entry["step"] for entry in steps] == [0, 1, 2]
+    assert steps[0]["instructions"] == [{"instruction": "", "duplicate": False, "score": 0.0}]
+    assert steps[1]["instructions"] == [
+        {"instruction": "Add carefully.", "duplicate": False, "score": 1.0},
+        {"instruction": "Add carefully.", "duplicate": True, "score": 1.0},
+    ]
+    assert steps[2]["instructions"] == [
+        {"instruction": "Add carefully.", "duplicate": True, "score": 1.0},
+        {"instruction": "Guess quickly.", "duplicate": False, "score": 0.0},
+    ]
+    assert [entry["best_score"] for entry in steps] == [0.0, 1.0, 1.0]
+    # Three distinct instructions on 2 training examples, then the initial and the best on 2 test examples.
+    assert job["progress"]["calls"] == {"optimizer": 4, "scorer": 3 * 2 + 2 * 2, "judge": 0}
+    assert len(chat.answered) == 10
+    assert job["initial"] == {"instruction": "", "train_score": 0.0, "test_score": 0.0}
+    assert job["best"] == {"instruction": "Add carefully.", "train_score": 1.0, "test_score": 1.0}
+    assert [(row["initial_correct"], row["best_correct"]) for row in job["comparison"]] == [(False, True)] * 2
+    assert all(row["best_output"].startswith("The answer is") for row in job["comparison"])
+    # The second step's meta-prompt shows what the first step found, best last.
+    assert re.search(r"text:\n\nscore:\n0\n\ntext:\nAdd carefully.\nscore:\n100\n", chat.meta_prompts[-1])
+    assert "Q: <INS>\nWhat is" in chat.meta_prompts[-1]
+
+
+def test_the_llm_judge_asks_the_judge_model_once_per_answer(store: SessionStore) -> None:
+    class Judge(ScriptedChat):
+        async def chat(self, messages: list[Message], **kwargs: Any) -> str:
+            if messages[-1]["content"].startswith("You are grading"):
+                return "yes" if "Answer to grade:\nThe answer is 0." not in messages[-1]["content"] else "no"
+            return await super().chat(messages, **kwargs)
+
+    chat = Judge(["[Add carefully.]"])
+
+    async def scenario() -> dict[str, Any]:
+        runner = runner_for(chat, store)
+        job_id = (await runner.submit(task_from(task(scorer="llm_judge", steps=1, candidates_per_step=1))))["job_id"]
+        return (await finished(runner, job_id)).detail()
+
+    job = asyncio.run(scenario())
+    assert job["status"] == "completed", job["error"]
+    assert job["best"]["train_score"] == 1.0 and job["initial"]["train_score"] == 0.0
+    assert job["progress"]["calls"]["judge"] == job["progress"]["calls"]["scorer"] == 2 * 2 + 2 * 2
+
+
+def test_a_job_stopped_by_shutdown_resumes_without_rescoring(store: SessionStore) -> None:
+    first = ScriptedChat(["[Add carefully.]", "[Go carefully.]"])
+    first.hold = "carefully"  # step 1's answers hang, as a slow model's would
+
+    async def until_shutdown() -> str:
+        runner = runner_for(first, store)
+        job_id = (await runner.submit(task_from(task(steps=1))))["job_id"]
+        await until(lambda: has_current(runner, job_id))
+        await asyncio.sleep(0.05)
+        await runner.shutdown()
+        return job_id
+
+    job_id = asyncio.run(until_shutdown())
+    stored = asyncio.run(store.get_job(job_id))
+    assert stored is not None and stored["status"] == "running"
+    assert [item["instruction"] for item in stored["current"]["proposed"]] == ["Add carefully.", "Go carefully."]
+
+    second = ScriptedChat([])  # no proposals left to give: the stored ones must be used
+
+    async def after_restart() -> dict[str, Any]:
+        runner = runner_for(second, store)
+        assert await runner.resume() == 1
+        return (await finished(runner, job_id)).detail()
+
+    job = asyncio.run(after_restart())
+    assert job["status"] == "completed", job["error"]
+    assert job["resumed"] == 1
+    assert [entry["step"] for entry in job["trajectory"]] == [0, 1]
+    assert not second.meta_prompts
+    # Step 0 is not scored again: two new instructions on 2 train examples, then initial and best on test.
+    assert len(second.answered) == 2 * 2 + 2 * 2
+    assert job["trajectory"][0]["instructions"] == [{"instruction": "", "duplicate": False, "score": 0.0}]
+    assert job["best"]["train_score"] == 1.0
+
+
+def test_cancel_stops_the_job_and_keeps_what_it_found(store: SessionStore) -> None:
+    chat = ScriptedChat(["[Add carefully.]"] * 100)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
+        runner = runner_for(chat, store)
+        job_id = (await runner.submit(task_from(task(steps=50, candidates_per_step=1))))["job_id"]
+        await until(lambda: two_steps_done(runner, job_id))
+        cancelled = await runner.cancel(job_id)
+        calls = len(chat.answered)
+        await asyncio.sleep(0.2)
+        assert len(chat.answered) == calls  # nothing runs after the cancel
+        again = await runner.cancel(job_id)  # idempotent
+        return cancelled, again, calls
+
+    cancelled, again, _ = asyncio.run(scenario())
+    assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
+    assert again["status"] == "cancelled" and again["trajectory"] == cancelled["trajectory"]
+    assert cancelled["best"]["instruction"] == "Add carefully."
+    stored = asyncio.run(store.get_job(cancelled["job_id"]))
+    assert stored is not None and stored["status"] == "cancelled"
