@@ -1,5 +1,5 @@
-"""The web pages: ``/ui/`` (three columns), ``/ui/react`` (+ ``/react``), ``/ui/offline`` (one
-self-contained HTML file). Every asset is served from ``opro/static``; nothing comes from a CDN."""
+"""The web pages: ``/ui/`` (three columns, and the OPRO "Optimize" view), ``/ui/react`` (+ ``/react``),
+``/ui/offline`` (one self-contained HTML file). Every asset is served from ``opro/static``; no CDN."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
 NO_CACHE = {"Cache-Control": "no-cache"}
+SCRIPTS = ("app.js", "optimize.js")  # in the order index.html loads them
 
 
 def read(name: str) -> str:
@@ -21,10 +22,12 @@ def read(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def offline_page() -> str:
-    """index.html with its stylesheet and script inlined: the page loads nothing else at all."""
+    """index.html with its stylesheet and scripts inlined: the page loads nothing else at all."""
     page = read("index.html")
     style = "<style>\n" + read("style.css") + "</style>"
-    script = "<script>\n" + read("app.js").replace("</script", "<\\/script") + "</script>"
+    script = "".join(
+        "<script>\n" + read(name).replace("</script", "<\\/script") + "</script>" for name in SCRIPTS
+    )
     page = re.sub(r"<!--STYLE-->.*?<!--/STYLE-->", lambda _: style, page, flags=re.S)
     return re.sub(r"<!--SCRIPT-->.*?<!--/SCRIPT-->", lambda _: script, page, flags=re.S)
 

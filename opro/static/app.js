@@ -40,8 +40,12 @@
     return node;
   }
 
-  async function api(path, body) {
-    var init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  // GET without a body; POST a JSON body or a FormData (an upload); `method` overrides (DELETE).
+  async function api(path, body, method) {
+    var init = {};
+    if (body instanceof FormData) init = { method: "POST", body: body };
+    else if (body !== undefined) init = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+    if (method) init.method = method;
     var response = await fetch(path, init);
     var envelope;
     try { envelope = await response.json(); } catch (e) { throw new Error("HTTP " + response.status); }
@@ -69,6 +73,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (n) { n.placeholder = t(n.getAttribute("data-i18n-placeholder")); });
     $("lang-toggle").textContent = t("lang");
     renderAll();
+    window.oproUI.onLanguage.forEach(function (render) { render(); });
   }
 
   async function loadModels() {
@@ -80,6 +85,7 @@
     picker.appendChild(el("option", { value: "", text: "(" + t("defaultModel") + ")" }));
     state.models.forEach(function (m) { picker.appendChild(el("option", { value: m, text: m })); });
     picker.value = (state.detail && state.detail.model_name) || state.model || "";
+    window.oproUI.onModels.forEach(function (render) { render(state.models); });
   }
   async function loadSessions() {
     var data = await api("/sessions");
@@ -166,6 +172,10 @@
       item(t("rejected"), d.rejections && d.rejections.length ? rejected : none())));
     box.appendChild(dl);
   }
+
+  // What optimize.js (the OPRO view) shares with this page.
+  window.oproUI = { TEXT: TEXT, t: t, el: el, api: api, applyLanguage: applyLanguage, onLanguage: [], onModels: [],
+    models: function () { return state.models; } };
 
   $("composer").addEventListener("submit", function (e) {
     e.preventDefault();

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,4 +147,69 @@ def test_react_page_renders_with_react_served_by_opro(browser, opro: Opro) -> No
         assert driver.find_element(By.TAG_NAME, "h1").text.startswith(("灵犀", "lingxi"))
     urls = requested_urls(driver)
     assert any(url.endswith("/ui/assets/vendor/react.production.min.js") for url in urls)
+    assert all(url.startswith(opro.url) for url in urls), urls
+
+
+def test_optimize_view_uploads_examples_plots_each_step_and_compares_start_with_best(
+    browser, opro: Opro, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    shipped = Path(__file__).parent.parent / "data" / "opro" / "arithmetic.jsonl"
+    examples = tmp_path / "arithmetic-8.jsonl"
+    examples.write_text("\n".join(shipped.read_text().splitlines()[:8]) + "\n")
+
+    driver = browser
+    requested_urls(driver)
+    driver.get(f"{opro.url}/ui/#optimize")
+    driver.execute_script("localStorage.setItem('opro-lang', 'en')")
+    driver.refresh()
+    wait_for(driver, "#opt-form", 30)
+    assert driver.find_element(By.ID, "tab-optimize").text == "Optimize (OPRO)"
+    wait_for(driver, "#opt-scorer-model option[value='SmolLM2-135M-Instruct']", 30)
+    driver.find_element(By.ID, "opt-file").send_keys(str(examples))
+    Select(driver.find_element(By.ID, "opt-scorer")).select_by_value("numeric")
+    for field, value in (("opt-steps", "2"), ("opt-candidates", "1"), ("opt-max-tokens", "16"), ("opt-train", "0.5")):
+        box = driver.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element(By.ID, "opt-start").click()
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.ID, "job-status") or d.find_element(By.ID, "opt-error").is_displayed()
+    )
+    assert not driver.find_element(By.ID, "opt-error").is_displayed(), driver.find_element(By.ID, "opt-error").text
+    assert driver.find_element(By.ID, "job-cancel").is_displayed()  # running: it can be cancelled
+
+    def status_and_points() -> tuple[str, int]:  # read in one go: the view is redrawn every second
+        return tuple(  # type: ignore[return-value]
+            driver.execute_script(
+                "return [document.getElementById('job-status').textContent,"
+                " document.querySelectorAll('#score-plot .plot-point').length]"
+            )
+        )
+
+    points_seen = []
+    deadline = time.monotonic() + 300
+    status, points = status_and_points()
+    while "completed" not in status:
+        assert time.monotonic() < deadline and "failed" not in status, status
+        points_seen.append(points)
+        time.sleep(0.5)
+        status, points = status_and_points()
+    final_points = len(driver.find_elements(By.CSS_SELECTOR, "#score-plot .plot-point"))
+    assert final_points == 3  # step 0 and one instruction in each of two steps
+    assert min(points_seen) < final_points  # the plot grew while the run went on
+    assert driver.find_elements(By.CSS_SELECTOR, "#score-plot .plot-best")
+
+    initial = driver.find_element(By.CSS_SELECTOR, "#compare-initial .instruction").text
+    assert initial == "Let's solve the problem."
+    assert "test" in driver.find_element(By.CSS_SELECTOR, "#compare-best .scores").text
+    rows = driver.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")
+    assert len(rows) == 4
+    assert len(rows[0].find_elements(By.TAG_NAME, "td")) == 4
+    assert driver.find_element(By.CSS_SELECTOR, "#job-list .job-item.active").text.startswith("arithmetic-8.jsonl")
+    assert not driver.find_elements(By.ID, "job-cancel")
+    driver.save_screenshot(str(SCREENSHOTS / "opro-ui-optimize.png"))
+    urls = requested_urls(driver)
     assert all(url.startswith(opro.url) for url in urls), urls
