@@ -25,9 +25,7 @@ def offline_page() -> str:
     """index.html with its stylesheet and scripts inlined: the page loads nothing else at all."""
     page = read("index.html")
     style = "<style>\n" + read("style.css") + "</style>"
-    script = "".join(
-        "<script>\n" + read(name).replace("</script", "<\\/script") + "</script>" for name in SCRIPTS
-    )
+    script = "".join("<script>\n" + read(name).replace("</script", "<\\/script") + "</script>" for name in SCRIPTS)
     page = re.sub(r"<!--STYLE-->.*?<!--/STYLE-->", lambda _: style, page, flags=re.S)
     return re.sub(r"<!--SCRIPT-->.*?<!--/SCRIPT-->", lambda _: script, page, flags=re.S)
 
