@@ -61,6 +61,9 @@ class Settings(ServiceSettings):
     )
     optimize_max_jobs: int = Field(4, ge=1, description="Optimisation jobs running at once (429 above it).")
     optimize_max_examples: int = Field(2000, ge=2, description="Most labelled examples in one /optimize task.")
+    optimize_retry_s: float = Field(
+        600.0, ge=0.0, description="How long a job retries an LLM that is busy, loading or failing before it fails."
+    )
     optimize_instruction_max_tokens: int = Field(
         256, ge=16, description="Token budget of one optimizer call (one proposed instruction)."
     )

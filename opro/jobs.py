@@ -33,7 +33,7 @@ from services.errors import BadRequest, LingxiError, NotFound, NotReady, TooMany
 log = logging.getLogger("opro.jobs")
 
 T = TypeVar("T")
-ATTEMPTS = 3  # per LLM call: a busy (429) or briefly failing LLM should not end an hour-long job
+MAX_RETRY_DELAY_S = 30.0
 JUDGE_MAX_TOKENS = 8
 
 
@@ -159,6 +159,8 @@ async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
 
 
 class JobRunner:
+    first_retry_delay_s = 1.0  # doubled after each failed try, up to MAX_RETRY_DELAY_S
+
     def __init__(
         self,
         settings: Settings,
@@ -222,7 +224,7 @@ class JobRunner:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         job.status, job.current = JobStatus.cancelled.value, None
-        job.finished_at = time.time()
+        job.finished_at = job.updated_at = time.time()
         await self.write(job_id, job.to_dict())
         return job.detail()
 
@@ -248,6 +250,7 @@ class JobRunner:
             await self.store.save_job(data)
 
     async def save(self, job: Job) -> None:
+        job.updated_at = time.time()
         # Shielded: a cancelled job still finishes its last write, before cancel() writes "cancelled".
         await asyncio.shield(self.write(job.job_id, job.to_dict()))
 
@@ -387,8 +390,12 @@ class JobRunner:
         return output, parse_verdict(verdict)
 
     async def call(self, job: Job, role: str, messages: list[Message], *, temperature: float, max_tokens: int) -> str:
-        """One LLM call in one of the shared slots, retried when the LLM is busy or briefly failing."""
-        for attempt in range(ATTEMPTS):
+        """One LLM call in one of the shared slots. While the LLM is busy (429), loading or down (503),
+        or failing (502, 504), the call is retried with backoff for up to ``optimize_retry_s``: a model
+        restarting under a long job should not end it."""
+        deadline = time.monotonic() + self.settings.optimize_retry_s
+        delay = self.first_retry_delay_s
+        while True:
             try:
                 async with self.llm_slots:
                     reply = await self.chat.chat(
@@ -397,10 +404,11 @@ class JobRunner:
                 job.calls[role] += 1
                 return reply
             except LingxiError as exc:
-                if attempt == ATTEMPTS - 1 or not retryable(exc):
+                if not retryable(exc) or time.monotonic() + delay > deadline:
                     raise
-                await asyncio.sleep(2**attempt)
-        raise AssertionError("unreachable")
+                log.warning("optimisation job %s: %s; retrying in %.0f s", job.job_id, exc.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
 
 def step_entry(step: int, proposed: list[dict[str, Any]], job: Job, unparsed: int = 0) -> dict[str, Any]:

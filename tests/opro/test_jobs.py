@@ -19,6 +19,7 @@ from opro.config import Settings
 from opro.jobs import Job, JobRunner
 from opro.store import SessionStore
 from opro.tasks import task_from
+from services.errors import NotReady
 
 EXAMPLES = [{"input": f"What is {a} + {b}?", "target": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
 
@@ -51,11 +52,11 @@ class ScriptedChat:
         pass
 
 
-def runner_for(chat: ScriptedChat, store: SessionStore) -> JobRunner:
+def runner_for(chat: ScriptedChat, store: SessionStore, settings: Settings | None = None) -> JobRunner:
     async def default_model() -> str:
         return "scripted"
 
-    return JobRunner(Settings(), chat, store, default_model, chat.models)
+    return JobRunner(settings or Settings(), chat, store, default_model, chat.models)
 
 
 async def until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -204,3 +205,33 @@ def test_cancel_stops_the_job_and_keeps_what_it_found(store: SessionStore) -> No
     assert cancelled["best"]["instruction"] == "Add carefully."
     stored = asyncio.run(store.get_job(cancelled["job_id"]))
     assert stored is not None and stored["status"] == "cancelled"
+
+
+class Flaky(ScriptedChat):
+    """Answers 503 "still loading" to its first ``failures`` calls, as an LLM service that restarts does."""
+
+    def __init__(self, proposals: list[str], failures: int) -> None:
+        super().__init__(proposals)
+        self.failures = failures
+
+    async def chat(self, messages: list[Message], **kwargs: Any) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise NotReady("llm service: local model SmolLM2-135M-Instruct is still loading; retry shortly")
+        return await super().chat(messages, **kwargs)
+
+
+def test_a_loading_llm_is_waited_for_and_one_that_stays_down_fails_the_job(store: SessionStore) -> None:
+    async def run(chat: Flaky, retry_s: float) -> dict[str, Any]:
+        runner = runner_for(chat, store, Settings(optimize_retry_s=retry_s))
+        runner.first_retry_delay_s = 0.01
+        job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
+        return (await finished(runner, job_id)).detail()
+
+    recovered = asyncio.run(run(Flaky(["[Add carefully.]"], failures=5), retry_s=5))
+    assert recovered["status"] == "completed", recovered["error"]
+    assert recovered["best"]["instruction"] == "Add carefully."
+
+    down = asyncio.run(run(Flaky([], failures=10**6), retry_s=0.1))
+    assert down["status"] == "failed"
+    assert "still loading" in down["error"]

@@ -182,7 +182,7 @@ def test_optimize_view_uploads_examples_plots_each_step_and_compares_start_with_
     assert driver.find_element(By.ID, "job-cancel").is_displayed()  # running: it can be cancelled
 
     def status_and_points() -> tuple[str, int]:  # read in one go: the view is redrawn every second
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             driver.execute_script(
                 "return [document.getElementById('job-status').textContent,"
                 " document.querySelectorAll('#score-plot .plot-point').length]"
