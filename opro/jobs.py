@@ -230,12 +230,22 @@ class JobRunner:
 
     async def resume(self) -> int:
         """Start again every job the store holds as unfinished (after a restart); returns how many."""
-        jobs = [Job.from_dict(data) for data in await self.store.jobs(UNFINISHED)]
-        for job in jobs:
-            if job.job_id not in self.running:
-                job.resumed += 1
-                self.start(job)
-        return len(jobs)
+        started = 0
+        for data in await self.store.jobs(UNFINISHED):
+            if data["job_id"] in self.running:
+                continue
+            try:
+                job = Job.from_dict(data)
+                job.spec  # noqa: B018 — the stored task must still validate
+            except (TypeError, ValueError) as exc:  # written by another version, or edited by hand
+                log.error("optimisation job %s cannot be resumed: %s", data["job_id"], exc)
+                data.update(status=JobStatus.failed.value, error="the stored job could not be read back to resume it")
+                await self.write(data["job_id"], data)
+                continue
+            job.resumed += 1
+            self.start(job)
+            started += 1
+        return started
 
     async def shutdown(self) -> None:
         """Stop the jobs without marking them: they stay unfinished and resume on the next start."""

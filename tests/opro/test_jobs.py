@@ -235,3 +235,14 @@ def test_a_loading_llm_is_waited_for_and_one_that_stays_down_fails_the_job(store
     down = asyncio.run(run(Flaky([], failures=10**6), retry_s=0.1))
     assert down["status"] == "failed"
     assert "still loading" in down["error"]
+
+
+def test_a_stored_job_that_cannot_be_read_back_is_marked_failed_not_resumed(store: SessionStore) -> None:
+    asyncio.run(store.save_job({"job_id": "broken", "status": "running", "trajectory": []}))
+
+    async def scenario() -> int:
+        return await runner_for(ScriptedChat([]), store).resume()
+
+    assert asyncio.run(scenario()) == 0
+    stored = asyncio.run(store.get_job("broken"))
+    assert stored is not None and stored["status"] == "failed" and "read back" in stored["error"]
