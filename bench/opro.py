@@ -243,7 +243,9 @@ class Peer:
         if done.returncode != 0:  # the script itself broke (not COPRO failing, which it reports)
             error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
             return {"failed": error, "seconds": outer, "calls": counted, "process_seconds": outer}
-        return {**json.loads(done.stdout), "calls": counted, "process_seconds": outer}
+        result = json.loads(done.stdout)
+        # the calls of COPRO itself: those of the starting program's separate evaluation set apart
+        return {**result, "calls": counted - result["start_eval"]["calls"], "process_seconds": outer}
 
 
 def print_peer_table(opro_runs: list[dict], peer_runs: list[dict], note: str | None) -> None:
@@ -268,6 +270,17 @@ def print_peer_table(opro_runs: list[dict], peer_runs: list[dict], note: str | N
             )
         for error in run.get("parse_errors", []):
             print(f"        {error[:300]!r}")
+    starts = [run["start_eval"] for run in peer_runs if "start_eval" in run]
+    if starts:
+        seconds = statistics.median(start["seconds"] / max(start["calls"], 1) for start in starts)
+        score = statistics.median(start["score"] for start in starts)
+        print(
+            f"\n  DSPy answer calls alone (its starting program on the train examples, before COPRO), "
+            f"{len(starts)} runs: {statistics.median(start['calls'] for start in starts):.0f} calls for "
+            f"{starts[0]['examples']} examples (ChatAdapter retries unparsed answers with its JSONAdapter), "
+            f"{seconds:.2f} s a call, unparsed answers {sum(start['unparsed'] for start in starts)} of "
+            f"{sum(start['examples'] for start in starts)}, train score {score:.2f}"
+        )
     completed = [run for run in peer_runs if "failed" not in run]
     failed = [run for run in peer_runs if "failed" in run]
     print(f"\n{'side':28} {'runs':>5} {'wall s':>7} {'LLM calls':>9} {'s/call':>7} {'train':>6} {'test':>6}")
@@ -292,9 +305,10 @@ def print_peer_table(opro_runs: list[dict], peer_runs: list[dict], note: str | N
         )
         call = per_call["opro job (service)"] / per_call["DSPy COPRO"]
         print(f"{'opro / DSPy COPRO':28} {'':5} {wall:6.2f}x {'':9} {call:6.2f}x")
-    if failed:
-        ratio = per_call["opro job (service)"] / per_call["DSPy COPRO, failed"]
-        print(f"{'opro / DSPy COPRO, failed':28} {'':5} {'':7} {'':9} {ratio:6.2f}x")
+    # no ratio for failed runs: they end in the first proposal call(s), nothing like a job's mix of calls
+    if starts:
+        ratio = per_call["opro job (service)"] / seconds
+        print(f"{'opro job / DSPy answer call':28} {'':5} {'':7} {'':9} {ratio:6.2f}x")
 
 
 if __name__ == "__main__":

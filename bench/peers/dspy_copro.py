@@ -8,13 +8,17 @@ Runs in its own virtual environment, never the project's (DSPy is not a lingxi d
 It imports nothing from lingxi. stdin is one JSON object: ``api_base`` (the llm service's ``/v1``),
 ``model``, ``train`` and ``test`` (``[{"input", "target"}]``, the split the opro job used), ``breadth``,
 ``depth``, ``temperature`` (the proposals'), ``answer_max_tokens``, ``proposal_max_tokens``,
-``num_threads``, ``adapter`` (``chat``, ``json`` or ``xml``). stdout is one JSON object: ``seconds``
-(COPRO's compile plus the test evaluation, not DSPy's import), ``best_instruction``, ``best_prefix``,
-``train_score`` and ``test_score`` (0–1), ``initial_test_score``, ``candidates`` (scored by COPRO),
-``failures`` (answers DSPy could not parse, scored 0 as ``Evaluate``'s ``failure_score``), and
-``parse_errors`` (a few of those errors, to quote). When COPRO itself stops (a proposal DSPy cannot
-parse raises out of ``compile``), stdout is ``{"failed": <the error>, "seconds", "failures",
-"parse_errors"}`` instead.
+``num_threads``, ``adapter`` (``chat``, ``json`` or ``xml``).
+
+stdout is one JSON object: ``seconds`` (COPRO's compile plus the test evaluation, not DSPy's import),
+``best_instruction``, ``best_prefix``, ``train_score`` and ``test_score`` (0–1), ``initial_test_score``,
+``candidates`` (scored by COPRO), ``failures`` (answers DSPy could not parse, scored 0 as
+``Evaluate``'s ``failure_score``), ``parse_errors`` (a few of those errors, to quote), and
+``start_eval``: before COPRO starts, the starting program scored once on the training examples
+(``seconds``, ``calls`` read on the llm's ``/metrics``, ``score``, ``unparsed``), which measures DSPy's
+answer calls alone, even where COPRO later stops. When COPRO stops (a proposal DSPy cannot parse
+raises out of ``compile``), stdout is ``{"failed": <the error>, "seconds", "failures",
+"parse_errors", "start_eval"}`` instead.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 import re
 import sys
 import time
+import urllib.request
 from fractions import Fraction
 
 import dspy
@@ -62,6 +67,19 @@ def numeric(output: str, target: str) -> bool:
 
 def metric(example: dspy.Example, prediction: dspy.Prediction, trace: object = None) -> float:
     return float(numeric(str(prediction.answer or ""), str(example.answer)))
+
+
+def llm_calls(api_base: str) -> int:
+    """The llm service's ``/v1/chat/completions`` request count, from its ``/metrics`` (as the bench reads it)."""
+    with urllib.request.urlopen(api_base.removesuffix("/v1") + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("lingxi_requests_total{") and 'route="/v1/chat/completions"' in line
+        )
+    )
 
 
 class ParseErrors(logging.Handler):
@@ -105,12 +123,25 @@ def main() -> None:
         init_temperature=task["temperature"],
     )
     eval_kwargs = {"num_threads": task["num_threads"], "display_progress": False}
+    # First, apart from COPRO: the starting program scored on the training examples (what COPRO's first
+    # evaluation of it does). It measures DSPy's answer calls alone, even when COPRO later stops.
+    before, started = llm_calls(task["api_base"]), time.perf_counter()
+    start_score = dspy.Evaluate(devset=train, metric=metric, **eval_kwargs)(student).score / 100
+    start_eval = {
+        "seconds": time.perf_counter() - started,
+        "calls": llm_calls(task["api_base"]) - before,
+        "examples": len(train),
+        "score": start_score,
+        "unparsed": len(errors.messages),
+    }
+    del errors.messages[:]
     started = time.perf_counter()
     try:
         best = optimizer.compile(student, trainset=train, eval_kwargs=eval_kwargs)
     except Exception as exc:  # noqa: BLE001 - reported, not hidden: what failed is the result
         report = {"failed": f"{type(exc).__name__}: {exc}"[:1500], "seconds": time.perf_counter() - started}
-        json.dump({**report, "failures": len(errors.messages), "parse_errors": errors.messages[:3]}, sys.stdout)
+        report.update(failures=len(errors.messages), parse_errors=errors.messages[:3], start_eval=start_eval)
+        json.dump(report, sys.stdout)
         return
     on_test = dspy.Evaluate(devset=test, metric=metric, **eval_kwargs)
     test_score = on_test(best).score / 100 if test else None
@@ -128,6 +159,7 @@ def main() -> None:
         "candidates": len(best.candidate_programs),
         "failures": len(errors.messages),
         "parse_errors": errors.messages[:3],
+        "start_eval": start_eval,
     }
     json.dump(report, sys.stdout, ensure_ascii=False)
 
