@@ -114,7 +114,8 @@ def main() -> None:
         in_process(0)  # warm both paths
         through_service(0)
         rows = []
-        service_round, ceiling_round = [], []
+        service_round: list[float] = []
+        ceiling_round: list[float] = []
         for i in range(1, args.rounds + 1):  # interleaved: the shared machine's noise hits both sides alike
             for side, run in ((service_round, through_service), (ceiling_round, in_process)):
                 started = time.perf_counter()
@@ -191,7 +192,10 @@ def opro_job_rows(http: httpx.Client, optimizer, loop: asyncio.AbstractEventLoop
                 break
         return result["seconds"], result["calls"]
 
-    service, ceiling, opro_runs, peer_runs = [], [], [], []
+    service: list[float] = []
+    ceiling: list[float] = []
+    opro_runs: list[dict] = []
+    peer_runs: list[dict] = []
     sides = [(service, through_service), (ceiling, in_process)] + ([([], through_peer)] if peer.python else [])
     for seed in range(jobs):  # interleaved, the same seeds (train/test splits) on every side
         for side, run in sides:
@@ -233,6 +237,7 @@ class Peer:
             "num_threads": 4,  # opro's optimize_concurrency default: LLM calls at once
             "adapter": self.adapter,
         }
+        assert self.python, "no peer python"
         before = llm_calls(self.llm)
         started = time.perf_counter()
         done = subprocess.run(
