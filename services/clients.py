@@ -60,12 +60,18 @@ class ServiceClient:
                 raise UpstreamTimeout(f"{self.name} service at {self.base_url} timed out") from exc
             except httpx.HTTPError as exc:
                 raise UpstreamError(f"{self.name} service at {self.base_url} failed: {type(exc).__name__}") from exc
-        if response.status_code >= 400:
-            raise upstream_status_error(response.status_code, f"{self.name} service: {error_message(response)}")
+        raise_for_upstream_status(response, f"{self.name} service")
         try:
             return response.json()
         except ValueError as exc:
             raise UpstreamError(f"{self.name} service answered with something that is not JSON") from exc
+
+
+def raise_for_upstream_status(response: httpx.Response, label: str) -> None:
+    """An upstream's error reply as ours, with the message from its body: its 4xx passes through (the
+    request was at fault), anything else becomes a 502. A streamed response must be read first."""
+    if response.status_code >= 400:
+        raise upstream_status_error(response.status_code, f"{label}: {error_message(response)}")
 
 
 def error_message(response: httpx.Response) -> str:

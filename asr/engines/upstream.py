@@ -16,7 +16,8 @@ from asr.config import Settings
 from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Transcript
 from asr.engines.silero_vad import SileroVad
 from asr.engines.whisper import whisper_languages
-from services.errors import UpstreamError, UpstreamTimeout, upstream_status_error
+from services.clients import raise_for_upstream_status
+from services.errors import UpstreamError, UpstreamTimeout
 
 
 def to_wav(audio: np.ndarray) -> bytes:
@@ -72,8 +73,7 @@ class UpstreamEngine:
             raise UpstreamTimeout(f"the asr upstream did not answer within {deadline}s") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"the asr upstream could not be reached: {exc}") from exc
-        if response.status_code >= 400:
-            raise upstream_status_error(response.status_code, f"asr upstream: {response.text[:300]}")
+        raise_for_upstream_status(response, "asr upstream")
         try:
             text = str(response.json()["text"]).strip()
         except (ValueError, KeyError, TypeError) as exc:

@@ -15,8 +15,8 @@ import numpy as np
 
 from embedding.config import Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
-from services.clients import error_message
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout, upstream_status_error
+from services.clients import raise_for_upstream_status
+from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger("lingxi.embedding")
 
@@ -69,8 +69,7 @@ class UpstreamEngine:
             raise UpstreamTimeout(f"the embedding upstream {self.url} timed out") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"the embedding upstream {self.url} is unreachable ({type(exc).__name__})") from exc
-        if response.status_code >= 400:
-            raise upstream_status_error(response.status_code, f"embedding upstream: {error_message(response)}")
+        raise_for_upstream_status(response, "embedding upstream")
         try:
             body = response.json()
             rows = sorted(body["data"], key=lambda row: row["index"])

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from services.clients import error_message
-from services.errors import LingxiError, UpstreamError, UpstreamTimeout, upstream_status_error
+from services.clients import raise_for_upstream_status
+from services.errors import LingxiError, UpstreamError, UpstreamTimeout
 from services.health import Health, Status
 
 RETRY_DELAY_S = 0.1
@@ -73,7 +73,7 @@ class Upstream:
                 raise self.translate(exc) from exc
             finally:
                 await response.aclose()
-            raise upstream_status_error(response.status_code, f"{self.label}: {error_message(response)}")
+            raise_for_upstream_status(response, self.label)
         return response
 
     async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

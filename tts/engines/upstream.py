@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout, upstream_status_error
+from services.clients import raise_for_upstream_status
+from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
 from tts.audio import read_wav
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest
@@ -49,8 +50,7 @@ class UpstreamEngine:
             raise UpstreamTimeout(f"the tts upstream did not answer in time ({self.url})") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"the tts upstream is unreachable ({self.url}): {type(exc).__name__}") from exc
-        if response.status_code >= 400:
-            raise upstream_status_error(response.status_code, f"the tts upstream answered {response.status_code}")
+        raise_for_upstream_status(response, "tts upstream")
         try:
             return read_wav(response.content)
         except ValueError as exc:

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from services.errors import UpstreamError, UpstreamTimeout, upstream_status_error
+from services.clients import raise_for_upstream_status
+from services.errors import UpstreamError, UpstreamTimeout
 from services.health import Health, Status
 from vlm.config import Settings
 from vlm.engines.base import DescribeRequest
@@ -29,24 +30,6 @@ def image_data_url(image: Any) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def upstream_message(response: httpx.Response) -> str:
-    """The error message an upstream put in its body (OpenAI shape, or plain text)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return f"upstream: {error['message']}"
-        if isinstance(error, str):
-            return f"upstream: {error}"
-        if isinstance(body.get("detail"), str):
-            return f"upstream: {body['detail']}"
-    text = response.text.strip()[:300]
-    return f"upstream answered HTTP {response.status_code}" + (f": {text}" if text else "")
 
 
 class OpenAIEngine:
@@ -116,7 +99,7 @@ class OpenAIEngine:
                 pass
             finally:
                 await response.aclose()
-            raise upstream_status_error(response.status_code, upstream_message(response))
+            raise_for_upstream_status(response, "vision upstream")
         return response
 
     async def describe(self, request: DescribeRequest) -> str:
