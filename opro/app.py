@@ -168,6 +168,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def optimize_job(job_id: str) -> JSONResponse:
         return ok((await jobs.get(job_id)).detail())
 
+    @app.post("/optimize/{job_id}/resume", status_code=202)
+    async def resume_optimize_job(job_id: str) -> JSONResponse:
+        return ok(await jobs.restart(job_id), status_code=202)
+
     @app.delete("/optimize/{job_id}")
     async def cancel_optimize_job(job_id: str) -> JSONResponse:
         return ok(await jobs.cancel(job_id))

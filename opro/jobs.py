@@ -28,7 +28,16 @@ from opro.metaprompt import Exemplar, InstructionPosition, build_meta_prompt, pa
 from opro.scorers import RULES, ScorerName, judge_prompt, parse_verdict
 from opro.store import SessionStore
 from opro.tasks import TaskSpec
-from services.errors import BadRequest, LingxiError, NotFound, NotReady, TooManyRequests, UpstreamError, UpstreamTimeout
+from services.errors import (
+    BadRequest,
+    Conflict,
+    LingxiError,
+    NotFound,
+    NotReady,
+    TooManyRequests,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 log = logging.getLogger("opro.jobs")
 
@@ -181,12 +190,15 @@ class JobRunner:
     # --- the API -----------------------------------------------------------------------------
     async def submit(self, spec: TaskSpec) -> dict[str, Any]:
         spec.check(self.settings.optimize_max_examples)
-        if len(self.running) >= self.settings.optimize_max_jobs:
-            raise TooManyRequests(f"{len(self.running)} optimisation jobs are running; wait for one or cancel one")
+        self.check_capacity()
         job = Job.new(spec, await self.resolve_models(spec))
         await self.write(job.job_id, job.to_dict())
         self.start(job)
         return job.detail()
+
+    def check_capacity(self) -> None:
+        if len(self.running) >= self.settings.optimize_max_jobs:
+            raise TooManyRequests(f"{len(self.running)} optimisation jobs are running; wait for one or cancel one")
 
     async def resolve_models(self, spec: TaskSpec) -> dict[str, str]:
         named = [name for name in (spec.optimizer_model, spec.scorer_model, spec.judge_model) if name]
@@ -223,9 +235,23 @@ class JobRunner:
             task = self.running[job_id][1]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        job.status, job.current = JobStatus.cancelled.value, None
+        job.status = JobStatus.cancelled.value  # ``current`` stays: a restart scores those proposals
         job.finished_at = job.updated_at = time.time()
         await self.write(job_id, job.to_dict())
+        return job.detail()
+
+    async def restart(self, job_id: str) -> dict[str, Any]:
+        """Go on with a failed or cancelled job where it stopped (an unfinished one is answered as is)."""
+        job = await self.get(job_id)
+        if job.status in UNFINISHED:
+            return job.detail()
+        if job.status == JobStatus.completed.value:
+            raise Conflict("the job has completed; start a new one (with more steps) to optimise further")
+        self.check_capacity()
+        job.status, job.error, job.finished_at = JobStatus.queued.value, None, None
+        job.resumed += 1
+        await self.write(job_id, job.to_dict())
+        self.start(job)
         return job.detail()
 
     async def resume(self) -> int:

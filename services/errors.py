@@ -44,6 +44,11 @@ class NotFound(LingxiError):
     error_type = "not_found"
 
 
+class Conflict(LingxiError):
+    status_code = 409
+    error_type = "conflict"
+
+
 class PayloadTooLarge(LingxiError):
     status_code = 413
     error_type = "payload_too_large"

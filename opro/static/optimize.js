@@ -9,7 +9,7 @@
     scorer: "评分方式", position: "指令位置", beforeQuestion: "问题之前", afterQuestion: "问题之后", beforeAnswer: "答案开头",
     initialInstruction: "初始指令", steps: "步数", perStep: "每步候选", trainFraction: "训练集比例", answerTokens: "答案长度上限",
     optimizerModel: "优化模型", scorerModel: "评分模型", start: "开始优化", runs: "任务", noRuns: "还没有优化任务",
-    pickRun: "上传样例并开始优化,或选择左侧的任务", cancel: "取消", step: "第 {n}/{of} 步", calls: "LLM 调用 {n} 次",
+    pickRun: "上传样例并开始优化,或选择左侧的任务", cancel: "取消", resume: "继续运行", step: "第 {n}/{of} 步", calls: "LLM 调用 {n} 次",
     plot: "每步得分(训练集)", bestLine: "最佳", compare: "初始指令 vs 最佳指令(测试集)", initial: "初始指令", best: "最佳指令",
     trainScore: "训练集", testScore: "测试集", input: "输入", target: "标准答案", trajectory: "优化轨迹", duplicate: "重复,未重新评分",
     emptyInstruction: "(空指令)", needFile: "请先选择样例文件", queued: "排队中", running: "运行中", completed: "已完成",
@@ -21,7 +21,7 @@
     beforeAnswer: "start of the answer", initialInstruction: "Initial instruction", steps: "Steps", perStep: "Candidates per step",
     trainFraction: "Train fraction", answerTokens: "Answer token budget", optimizerModel: "Optimizer model", scorerModel: "Scorer model",
     start: "Start", runs: "Runs", noRuns: "No runs yet", pickRun: "Upload examples and start a run, or pick one on the left",
-    cancel: "Cancel", step: "step {n}/{of}", calls: "{n} LLM calls", plot: "Score per step (train)", bestLine: "best",
+    cancel: "Cancel", resume: "Resume", step: "step {n}/{of}", calls: "{n} LLM calls", plot: "Score per step (train)", bestLine: "best",
     compare: "Initial vs best instruction (test examples)", initial: "Initial instruction", best: "Best instruction",
     trainScore: "train", testScore: "test", input: "Input", target: "Target", trajectory: "Trajectory",
     duplicate: "duplicate, not rescored", emptyInstruction: "(empty instruction)", needFile: "Choose an examples file first",
@@ -115,6 +115,10 @@
     try { show(await ui.api("/optimize/" + encodeURIComponent(state.job.job_id), undefined, "DELETE")); await loadJobs(); }
     catch (err) { showError(err.message); }
   }
+  async function resume() {  // a cancelled or failed run goes on where it stopped
+    try { show(await ui.api("/optimize/" + encodeURIComponent(state.job.job_id) + "/resume", {})); await loadJobs(); }
+    catch (err) { showError(err.message); }
+  }
 
   // --- the selected run ----------------------------------------------------------------------
   function renderJob() {
@@ -127,7 +131,9 @@
     box.appendChild(el("div", { "class": "job-head" }, [
       el("strong", { text: job.name || job.job_id }),
       el("span", { id: "job-status", "class": "job-status " + job.status, text: status }),
-      unfinished(job) ? el("button", { id: "job-cancel", type: "button", "class": "danger", text: t("cancel"), onclick: cancel }) : null]));
+      unfinished(job) ? el("button", { id: "job-cancel", type: "button", "class": "danger", text: t("cancel"), onclick: cancel }) : null,
+      job.status === "cancelled" || job.status === "failed"
+        ? el("button", { id: "job-resume", type: "button", "class": "primary", text: t("resume"), onclick: resume }) : null]));
     if (job.error) box.appendChild(el("div", { "class": "job-error", text: job.error }));
     box.appendChild(el("h2", { text: t("plot") }));
     box.appendChild(plot(job));

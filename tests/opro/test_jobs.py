@@ -19,7 +19,7 @@ from opro.config import Settings
 from opro.jobs import Job, JobRunner
 from opro.store import SessionStore
 from opro.tasks import task_from
-from services.errors import NotReady
+from services.errors import Conflict, NotReady
 
 EXAMPLES = [{"input": f"What is {a} + {b}?", "target": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
 
@@ -246,3 +246,54 @@ def test_a_stored_job_that_cannot_be_read_back_is_marked_failed_not_resumed(stor
     assert asyncio.run(scenario()) == 0
     stored = asyncio.run(store.get_job("broken"))
     assert stored is not None and stored["status"] == "failed" and "read back" in stored["error"]
+
+
+def test_a_cancelled_job_goes_on_where_it_stopped_and_a_completed_one_does_not(store: SessionStore) -> None:
+    chat = Flaky(["[Add carefully.]", "[Go carefully.]", "[Sum carefully.]"], failures=0)
+    chat.hold = "Go carefully"  # step 2's answers hang until released
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
+        runner = runner_for(chat, store)
+        job_id = (await runner.submit(task_from(task(steps=3, candidates_per_step=1))))["job_id"]
+        await until(lambda: two_steps_started(runner, job_id))
+        cancelled = await runner.cancel(job_id)
+        answered_before = len(chat.answered)
+        chat.gate.set()
+        resumed = await runner.restart(job_id)
+        assert resumed["status"] == "queued" and resumed["resumed"] == 1 and resumed["error"] is None
+        done = (await finished(runner, job_id)).detail()
+        with pytest.raises(Conflict):
+            await runner.restart(job_id)
+        return cancelled, done, len(chat.answered) - answered_before
+
+    cancelled, done, answered_after = asyncio.run(scenario())
+    assert cancelled["status"] == "cancelled" and [e["step"] for e in cancelled["trajectory"]] == [0, 1]
+    assert done["status"] == "completed", done["error"]
+    assert done["trajectory"][:2] == cancelled["trajectory"]  # kept, not scored again
+    assert [e["step"] for e in done["trajectory"]] == [0, 1, 2, 3]
+    # After the resume: "Go carefully." and "Sum carefully." on 2 train examples, then start and best on test.
+    assert answered_after == 2 * 2 + 2 * 2
+    assert not next(chat.proposals, None)  # step 2's stored proposal was used, not asked for again
+
+
+def test_a_job_that_failed_while_the_llm_was_down_goes_on_once_it_is_back(store: SessionStore) -> None:
+    chat = Flaky(["[Add carefully.]"], failures=10**6)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        runner = runner_for(chat, store, Settings(optimize_retry_s=0.05))
+        runner.first_retry_delay_s = 0.01
+        job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
+        failed = (await finished(runner, job_id)).detail()
+        chat.failures = 0
+        await runner.restart(job_id)
+        return failed, (await finished(runner, job_id)).detail()
+
+    failed, done = asyncio.run(scenario())
+    assert failed["status"] == "failed" and "still loading" in failed["error"]
+    assert done["status"] == "completed" and done["error"] is None and done["resumed"] == 1
+    assert done["best"]["instruction"] == "Add carefully."
+
+
+async def two_steps_started(runner: JobRunner, job_id: str) -> bool:
+    job = await runner.get(job_id)
+    return job.current is not None and job.current["step"] == 2

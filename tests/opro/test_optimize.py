@@ -103,6 +103,8 @@ def test_a_short_run_completes_with_every_instruction_scored(client: httpx.Clien
         assert isinstance(row["initial_output"], str) and isinstance(row["best_output"], str)
     assert job["best"]["test_score"] == sum(row["best_correct"] for row in job["comparison"]) / 4
 
+    assert "completed" in error(client.post(f"/optimize/{job['job_id']}/resume"), 409)
+
     listed = data(client.get("/optimize"))["jobs"]
     mine = [row for row in listed if row["job_id"] == job["job_id"]]
     assert mine and mine[0]["status"] == "completed" and mine[0]["name"] == "arithmetic smoke"
@@ -135,6 +137,11 @@ def test_cancel_stops_a_running_job(client: httpx.Client) -> None:
     assert later["status"] == "cancelled"
     assert later["progress"] == cancelled["progress"]  # no call made after the cancel
     assert data(client.delete(f"/optimize/{job_id}"))["status"] == "cancelled"
+    resumed = accepted(client.post(f"/optimize/{job_id}/resume"))  # goes on where it stopped
+    assert resumed["status"] == "queued" and resumed["resumed"] == 1
+    assert resumed["trajectory"] == later["trajectory"]
+    assert data(client.delete(f"/optimize/{job_id}"))["status"] == "cancelled"
+    assert "not found" in error(client.post("/optimize/no-such-job/resume"), 404)
     assert "not found" in error(client.delete("/optimize/no-such-job"), 404)
     assert "not found" in error(client.get("/optimize/no-such-job"), 404)
 

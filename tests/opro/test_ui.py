@@ -213,3 +213,25 @@ def test_optimize_view_uploads_examples_plots_each_step_and_compares_start_with_
     driver.save_screenshot(str(SCREENSHOTS / "opro-ui-optimize.png"))
     urls = requested_urls(driver)
     assert all(url.startswith(opro.url) for url in urls), urls
+
+
+def test_optimize_view_resumes_and_cancels_a_run(browser, opro: Opro) -> None:
+
+    shipped = Path(__file__).parent.parent / "data" / "opro" / "arithmetic.jsonl"
+    examples = [json.loads(line) for line in shipped.read_text().splitlines()[:4]]
+    with opro.client() as http:
+        task = {"examples": examples, "scorer": "numeric", "steps": 100, "scorer_max_tokens": 8, "name": "to resume"}
+        job_id = http.post("/optimize", json=task).json()["data"]["job_id"]
+        assert http.delete(f"/optimize/{job_id}").json()["data"]["status"] == "cancelled"
+
+    driver = browser
+    driver.get(f"{opro.url}/ui/#optimize")
+    driver.execute_script("localStorage.setItem('opro-lang', 'en')")
+    driver.refresh()
+    wait_for(driver, f"#job-list .job-item[data-job='{job_id}']", 30).click()
+    wait_for(driver, "#job-resume", 30).click()
+    wait_for(driver, "#job-cancel", 30).click()
+    wait_for(driver, "#job-resume", 30)
+    with opro.client() as http:
+        job = http.get(f"/optimize/{job_id}").json()["data"]
+    assert job["status"] == "cancelled" and job["resumed"] == 1
