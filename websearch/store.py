@@ -130,17 +130,22 @@ class Store:
         """Keyword hits, best first. Score: ts_rank_cd + word similarity to the chunk text + 0.3 × word
         similarity to the title (+ 0.5 for a short Chinese query found as a substring).
 
-        Cost is kept flat: each candidate set is answered by its own index and capped; words found in a
-        large share of the chunks (``the``, ``的``) are left out when looking for candidates (they still
-        count in the score); candidates are ranked by the cheap signals first and only the best
-        ``shortlist_size(limit)`` get the dear trigram similarity against their whole text."""
+        Kept cheap on a large index: each candidate set is answered by its own index and capped; common
+        words (``the``, ``的``; see COMMON_SHARE) do not look for candidates but still count in the score;
+        the trigram sets are looked up for short queries only (FUZZY_MAX_TERMS); candidates are ranked by
+        the cheap signals first and only the best ``shortlist_size(limit)`` get the dear trigram
+        similarity against their whole text."""
         like = f"%{escape_like(query)}%" if short_cjk else None
         sql = """
             WITH words AS (
                 SELECT id FROM chunks WHERE %(find)s <> '' AND tokens @@ to_tsquery('simple', %(find)s)
                 ORDER BY ts_rank_cd(tokens, to_tsquery('simple', %(find)s), 32) DESC LIMIT %(cap)s
+            ), trigram_hits AS MATERIALIZED (
+                -- planned for all its rows, so through the trigram index: under a LIMIT the planner may
+                -- bet on a sequential scan meeting enough hits early, and none may come
+                SELECT id FROM chunks WHERE %(fuzzy)s AND %(q)s <%% text
             ), trigrams AS (
-                SELECT id FROM chunks WHERE %(fuzzy)s AND %(q)s <%% text LIMIT %(cap)s
+                SELECT id FROM trigram_hits LIMIT %(cap)s
             ), titles AS (
                 SELECT c.id FROM pages p JOIN chunks c ON c.page_id = p.id
                 WHERE %(fuzzy)s AND %(q)s <%% p.title LIMIT %(cap)s
