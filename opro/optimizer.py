@@ -1,7 +1,7 @@
-"""The prompt optimiser behind the routes: sessions, rounds of candidates, choices and chat.
+"""The prompt optimiser behind the seed's routes: sessions, rounds of candidates, choices and chat.
 
-Room for the OPRO loop (issue 10): it can reuse ``CandidateGenerator`` and the store, adding its own
-tables beside ``opro_sessions``.
+The OPRO loop over labelled examples (``/optimize``) is ``opro/jobs.py``; both keep their state in the
+same store.
 """
 
 from __future__ import annotations
