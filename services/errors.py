@@ -78,6 +78,10 @@ class UpstreamError(LingxiError):
     error_type = "upstream_error"
 
 
+class UpstreamUnreachable(UpstreamError):
+    """No connection to the upstream: nothing was sent, so sending again is safe."""
+
+
 class NotReady(LingxiError):
     status_code = 503
     error_type = "service_unavailable"
