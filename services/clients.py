@@ -17,6 +17,8 @@ from services.upstream import map_upstream_errors, raise_for_upstream_status, up
 
 
 class ServiceClient:
+    """One upstream speaking JSON over a pooled client; its failures and error replies raise lingxi's errors."""
+
     retry_delay_s = 0.2  # doubled on each retry
 
     def __init__(
