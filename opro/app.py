@@ -16,7 +16,6 @@ from opro import pages
 from opro.backends.base import ChatBackend
 from opro.backends.embeddings import FallbackEmbedder, LingxiEmbedder
 from opro.backends.ollama import OllamaChat, OllamaEmbedder
-from opro.backends.openai import OpenAIChat
 from opro.candidates import CandidateGenerator
 from opro.config import LLMBackend, Settings
 from opro.envelope import ok, render_error
@@ -27,6 +26,7 @@ from opro.schemas import MessageBody, QueryBody, RejectBody, SelectBody, Session
 from opro.store import SessionStore
 from opro.tasks import TaskSpec, parse_examples_file, task_from
 from services.app import create_app as create_service_app
+from services.clients import LLMClient
 from services.errors import BadRequest, LingxiError, UnsupportedMediaType
 from services.health import Health, Status
 
@@ -38,7 +38,7 @@ def build_chat(settings: Settings) -> ChatBackend:
         if not settings.ollama_url:
             raise ValueError("OPRO_LLM_BACKEND=ollama needs OPRO_OLLAMA_URL")
         return OllamaChat(settings.ollama_url, timeout_s=settings.llm_timeout_s)
-    return OpenAIChat(settings.llm_url, api_key=settings.llm_api_key, timeout_s=settings.llm_timeout_s)
+    return LLMClient(settings.llm_url, api_key=settings.llm_api_key, timeout_s=settings.llm_timeout_s)
 
 
 def build_optimizer(settings: Settings) -> Optimizer:

@@ -43,19 +43,22 @@ class Connection(Protocol):
 
 
 class SessionStore:
-    def __init__(self, connect: Any, placeholder: str, description: str) -> None:
+    def __init__(self, connect: Any, placeholder: str, description: str, errors: tuple[type[Exception], ...]) -> None:
         self._connect = connect
         self._placeholder = placeholder
         self.description = description
+        self._errors = errors  # what the driver raises when the database fails (not a programming error)
         self._conn: Connection | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, database_url: str | None, data_dir: str) -> SessionStore:
         if database_url:
-            return cls(lambda: postgres_connect(database_url), "%s", "postgresql")
+            import psycopg  # only needed when OPRO_DATABASE_URL is set
+
+            return cls(lambda: psycopg.connect(database_url, connect_timeout=10), "%s", "postgresql", (psycopg.Error,))
         path = Path(data_dir) / "opro.sqlite3"
-        return cls(lambda: sqlite_connect(path), "?", f"sqlite:{path}")
+        return cls(lambda: sqlite_connect(path), "?", f"sqlite:{path}", (sqlite3.Error, OSError))
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._placeholder)
@@ -68,7 +71,7 @@ class SessionStore:
                     for statement in SCHEMA:
                         self._conn.execute(statement)
                     self._conn.commit()
-                except Exception as exc:  # driver errors differ; all mean the same thing here
+                except self._errors as exc:
                     self._conn = None
                     raise NotReady(f"session database ({self.description}) is unavailable: {exc}") from exc
             try:
@@ -76,7 +79,7 @@ class SessionStore:
                 rows = list(cursor.fetchall()) if fetch else []
                 self._conn.commit()
                 return rows
-            except Exception as exc:
+            except self._errors as exc:
                 self._reset()
                 raise NotReady(f"session database ({self.description}) failed: {type(exc).__name__}") from exc
 
@@ -84,7 +87,7 @@ class SessionStore:
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:  # the connection is being thrown away anyway
+            except self._errors:  # the connection is being thrown away anyway
                 pass
             self._conn = None
 
@@ -147,9 +150,3 @@ def sqlite_connect(path: Path) -> Connection:
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     return conn
-
-
-def postgres_connect(url: str) -> Connection:
-    import psycopg  # only needed when OPRO_DATABASE_URL is set
-
-    return psycopg.connect(url, connect_timeout=10)

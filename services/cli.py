@@ -80,15 +80,14 @@ def child_env(spec: ServiceSpec, pins: dict[str, str], extra: dict[str, str]) ->
 def fetch_health(spec: ServiceSpec, host: str, timeout_s: float = 3.0) -> dict[str, Any]:
     port = int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
     try:
-        response = httpx.get(f"http://{host}:{port}/health", timeout=timeout_s, trust_env=False)
-        body = response.json()
-        if isinstance(body, dict) and "code" in body and "msg" in body:  # opro's {code, msg, data} envelope
-            data = body.get("data") or {}
-            status = data.get("status", "ok") if body["code"] == 0 else "error"
-            return {"status": status, "detail": "" if body["code"] == 0 else body["msg"], "port": port}
-        return {"status": body.get("status", "?"), "detail": body.get("detail", ""), "port": port}
+        body = httpx.get(f"http://{host}:{port}/health", timeout=timeout_s, trust_env=False).json()
     except (httpx.HTTPError, ValueError):
         return {"status": "down", "detail": "no answer", "port": port}
+    if spec.health_body == "envelope":  # {code, msg, data}: code 0 is healthy, otherwise msg says why
+        healthy = body.get("code") == 0
+        status = (body.get("data") or {}).get("status", "ok") if healthy else "error"
+        return {"status": status, "detail": "" if healthy else body.get("msg", ""), "port": port}
+    return {"status": body.get("status", "?"), "detail": body.get("detail", ""), "port": port}
 
 
 def health_table(names: Sequence[str], host: str = "127.0.0.1") -> tuple[str, bool]:
@@ -123,13 +122,14 @@ def up(names: Sequence[str], *, postgres: bool, data_dir: Path, wait_s: float) -
     pins = gpu_map(os.environ.get("LINGXI_GPUS"))
     extra_env: dict[str, str] = {}
     database = None
-    if postgres and "websearch" in names and not os.environ.get("WEBSEARCH_DATABASE_URL"):
+    unset = [var for var in (SERVICES[n].postgres_url_env for n in names) if var and not os.environ.get(var)]
+    if postgres and unset:
         from services.postgres import LocalPostgres
 
         database = LocalPostgres(data_dir / "postgres", port=int(os.environ.get("LINGXI_PG_PORT", "55432")))
         print(f"starting PostgreSQL ({database.data_dir}, port {database.port}) ...", flush=True)
         database.start()
-        extra_env["WEBSEARCH_DATABASE_URL"] = database.url
+        extra_env.update(dict.fromkeys(unset, database.url))
 
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False

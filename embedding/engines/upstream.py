@@ -15,8 +15,8 @@ import numpy as np
 
 from embedding.config import Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
-from services.clients import raise_for_upstream_status
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
+from services.clients import ServiceClient
+from services.errors import BadRequest, NotReady, UpstreamError
 
 log = logging.getLogger("lingxi.embedding")
 
@@ -30,12 +30,13 @@ class UpstreamEngine:
         self.upstream_model = settings.upstream_model
         name = settings.model_name or settings.upstream_model or "upstream"
         self.info = ModelInfo(name=name, path=self.url, device="upstream", cuda_available=False)
-        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
-        self.http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=min(settings.upstream_timeout_s, 10.0)),
+        self.upstream = ServiceClient(
+            self.url,
+            name="the embedding upstream",
+            api_key=settings.upstream_api_key,
+            timeout_s=settings.upstream_timeout_s,
+            retries=0,
             transport=transport,
-            trust_env=False,
         )
         self.prompts = {
             InputType.query: settings.query_prompt or "",
@@ -63,24 +64,17 @@ class UpstreamEngine:
         payload: dict[str, Any] = {"input": texts, "encoding_format": "float"}
         if self.upstream_model:
             payload["model"] = self.upstream_model
+        body = await self.upstream.post_json("/embeddings", payload)
         try:
-            response = await self.http.post(f"{self.url}/embeddings", json=payload)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the embedding upstream {self.url} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"the embedding upstream {self.url} is unreachable ({type(exc).__name__})") from exc
-        raise_for_upstream_status(response, "embedding upstream")
-        try:
-            body = response.json()
             rows = sorted(body["data"], key=lambda row: row["index"])
             vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
             tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
         except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError(f"the embedding upstream {self.url} answered in an unexpected shape") from exc
+            raise UpstreamError(f"{self.upstream.label} answered in an unexpected shape") from exc
         if vectors.ndim != 2 or len(vectors) != len(texts):
-            raise UpstreamError(f"the embedding upstream returned {len(vectors)} vectors for {len(texts)} inputs")
+            raise UpstreamError(f"{self.upstream.label} returned {len(vectors)} vectors for {len(texts)} inputs")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return Embeddings(vectors / np.maximum(norms, 1e-12), tokens)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.upstream.aclose()

@@ -69,7 +69,7 @@ def test_ollama_api_rejects_bad_bodies_in_ollamas_error_shape(smol):
 
 def test_lingxi_llm_client_used_by_opro_and_websearch(smol):
     async def go():
-        client = LLMClient(smol.url)
+        client = LLMClient(f"{smol.url}/v1")
         try:
             return await client.chat(FRANCE, temperature=0), await client.models()
         finally:
