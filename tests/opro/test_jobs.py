@@ -224,7 +224,7 @@ class Flaky(ScriptedChat):
 def test_a_loading_llm_is_waited_for_and_one_that_stays_down_fails_the_job(store: SessionStore) -> None:
     async def run(chat: Flaky, retry_s: float) -> dict[str, Any]:
         runner = runner_for(chat, store, Settings(optimize_retry_s=retry_s))
-        runner.first_retry_delay_s = 0.01
+        runner.loop.first_retry_delay_s = 0.01
         job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
         return (await finished(runner, job_id)).detail()
 
@@ -281,7 +281,7 @@ def test_a_job_that_failed_while_the_llm_was_down_goes_on_once_it_is_back(store:
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         runner = runner_for(chat, store, Settings(optimize_retry_s=0.05))
-        runner.first_retry_delay_s = 0.01
+        runner.loop.first_retry_delay_s = 0.01
         job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
         failed = (await finished(runner, job_id)).detail()
         chat.failures = 0
