@@ -51,10 +51,8 @@ def map_upstream_errors(label: str) -> Iterator[None]:
     try:
         yield
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        name = type(exc).__name__
         raise UpstreamUnreachable(
-            f"could not reach {label}: it is unreachable (nothing listens there, or it could not be reached in time; "
-            f"{name})"
+            f"could not reach {label}: it refused the connection or could not be reached in time ({type(exc).__name__})"
         ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{label} timed out ({type(exc).__name__})") from exc
