@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            resumed = await jobs.resume()
+            resumed = await jobs.begin()
             if resumed:
                 log.info("resumed %d unfinished optimisation job(s)", resumed)
         except LingxiError as exc:  # the database is down: serve anyway, /health says why

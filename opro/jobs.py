@@ -2,13 +2,20 @@
 
 The job document is saved after every scored instruction, so a restart loses at most the instructions
 being scored at that moment; ``resume`` picks every unfinished job up again where it stopped.
+
+With several replicas on one database, a job runs on the replica that holds its lease. The lease is
+renewed every third of ``job_lease_s``; a replica that dies stops renewing, and once its lease has
+expired another replica takes the job over where it was last saved.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+import os
+import socket
 import time
 import uuid
 from collections import defaultdict
@@ -42,6 +49,10 @@ class JobStatus(str, enum.Enum):
 
 
 UNFINISHED = (JobStatus.queued.value, JobStatus.running.value)
+
+
+class LeaseLost(Exception):
+    """Another replica holds the job now (it took it over, or the job was cancelled elsewhere)."""
 
 
 @dataclass
@@ -154,6 +165,8 @@ class JobRunner:
         self.loop = OproLoop(settings, chat, self.save)
         self.running: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self.save_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.keeper: asyncio.Task[None] | None = None
 
     # --- the API -----------------------------------------------------------------------------
     async def submit(self, spec: TaskSpec) -> dict[str, Any]:
@@ -161,6 +174,7 @@ class JobRunner:
         self.check_capacity()
         job = Job.new(spec, await self.resolve_models(spec))
         await self.write(job.job_id, job.to_dict())
+        await self.claim(job.job_id)
         self.start(job)
         return job.detail()
 
@@ -203,9 +217,17 @@ class JobRunner:
             task = self.running[job_id][1]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        job.status = JobStatus.cancelled.value  # ``current`` stays: a restart scores those proposals
-        job.finished_at = job.updated_at = time.time()
-        await self.write(job_id, job.to_dict())
+        # Held while "cancelled" is written: a replica that runs the job stops at its next write,
+        # and none can take it over in between.
+        await self.store.claim_job(job_id, self.owner, self.settings.job_lease_s, steal=True)
+        try:
+            job = await self.get(job_id)  # as its last checkpoint left it
+            if job.status in UNFINISHED:
+                job.status = JobStatus.cancelled.value  # ``current`` stays: a restart scores those proposals
+                job.finished_at = job.updated_at = time.time()
+                await self.write(job_id, job.to_dict())
+        finally:
+            await self.release(job_id)
         return job.detail()
 
     async def restart(self, job_id: str) -> dict[str, Any]:
@@ -216,6 +238,9 @@ class JobRunner:
         if job.status == JobStatus.completed.value:
             raise Conflict("the job has completed; start a new one (with more steps) to optimise further")
         self.check_capacity()
+        if job_id in self.running:  # it has just ended: its task gives up the lease as it finishes
+            await asyncio.gather(self.running[job_id][1], return_exceptions=True)
+        await self.claim(job_id)
         job.status, job.error, job.finished_at = JobStatus.queued.value, None, None
         job.resumed += 1
         await self.write(job_id, job.to_dict())
@@ -223,11 +248,13 @@ class JobRunner:
         return job.detail()
 
     async def resume(self) -> int:
-        """Start again every job the store holds as unfinished (after a restart); returns how many."""
+        """Start every unfinished job in the store that no live replica holds; returns how many."""
         started = 0
         for data in await self.store.jobs(UNFINISHED):
             if data["job_id"] in self.running:
                 continue
+            if not await self.store.claim_job(data["job_id"], self.owner, self.settings.job_lease_s):
+                continue  # another replica runs it
             try:
                 job = Job.from_dict(data)
                 job.spec  # noqa: B018 — the stored task must still validate
@@ -241,22 +268,55 @@ class JobRunner:
             started += 1
         return started
 
+    async def begin(self) -> int:
+        """At start-up: resume what no replica holds, then keep the leases (returns how many resumed)."""
+        self.keeper = asyncio.create_task(self.keep_leases(), name="opro-job-leases")
+        return await self.resume()
+
+    async def keep_leases(self) -> None:
+        """Renew this replica's leases; stop a job another replica now holds; take over the unfinished
+        jobs of replicas that have gone (their leases expired)."""
+        while True:
+            await asyncio.sleep(self.settings.job_lease_s / 3)
+            try:
+                for job_id, (_, task) in list(self.running.items()):
+                    if not await self.store.renew_job(job_id, self.owner, self.settings.job_lease_s):
+                        log.warning("optimisation job %s is held by another replica now; stopping it here", job_id)
+                        task.cancel()
+                if resumed := await self.resume():
+                    log.info("took over %d optimisation job(s) whose replica stopped renewing them", resumed)
+            except LingxiError as exc:  # the database is down: the jobs go on, leases are renewed later
+                log.warning("could not renew optimisation job leases: %s", exc.message)
+
     async def shutdown(self) -> None:
-        """Stop the jobs without marking them: they stay unfinished and resume on the next start."""
+        """Stop the jobs without marking them and give up their leases: they stay unfinished, and
+        resume on the next start or on another replica."""
         tasks = [task for _, task in self.running.values()]
+        if self.keeper is not None:
+            tasks.append(self.keeper)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- persistence -------------------------------------------------------------------------
-    async def write(self, job_id: str, data: dict[str, Any]) -> None:
+    async def write(self, job_id: str, data: dict[str, Any], fenced: bool = False) -> bool:
         async with self.save_locks[job_id]:  # writes of one job land in the order they were made
-            await self.store.save_job(data)
+            return await self.store.save_job(data, self.owner if fenced else None)
 
     async def save(self, job: Job) -> None:
+        """The running job's checkpoint, written only while this replica holds the job."""
         job.updated_at = time.time()
         # Shielded: a cancelled job still finishes its last write, before cancel() writes "cancelled".
-        await asyncio.shield(self.write(job.job_id, job.to_dict()))
+        if not await asyncio.shield(self.write(job.job_id, job.to_dict(), fenced=True)):
+            raise LeaseLost(job.job_id)
+
+    async def claim(self, job_id: str) -> None:
+        if not await self.store.claim_job(job_id, self.owner, self.settings.job_lease_s):
+            raise Conflict("the job is held by another replica")
+
+    async def release(self, job_id: str) -> None:
+        async with self.save_locks[job_id]:  # after the job's last write
+            await self.store.release_job(job_id, self.owner)
 
     # --- the loop ----------------------------------------------------------------------------
     def start(self, job: Job) -> None:
@@ -277,6 +337,8 @@ class JobRunner:
             await self.save(job)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning("optimisation job %s is held by another replica now; stopped here", job.job_id)
         except Exception as exc:
             if isinstance(exc, LingxiError):
                 job.error = exc.message
@@ -284,4 +346,8 @@ class JobRunner:
                 log.exception("optimisation job %s failed", job.job_id)
                 job.error = f"internal error: {type(exc).__name__}"
             job.status, job.finished_at = JobStatus.failed.value, time.time()
-            await self.save(job)
+            with contextlib.suppress(LeaseLost):
+                await self.save(job)
+        finally:
+            with contextlib.suppress(LingxiError):  # an unreleased lease only expires
+                await self.release(job.job_id)
