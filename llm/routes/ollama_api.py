@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from llm import openai_format
 from llm.engines.base import ChatRequest, Chunk, Completion
-from llm.models import ModelRoute
-from llm.routes.common import complete, json_response, open_stream, registry
+from llm.models import ModelRegistry, ModelRoute
+from llm.routes.common import ModelsDep, complete, json_response, open_stream
 from llm.schemas import Message, OllamaChatRequest, OllamaGenerateRequest, OllamaShowRequest
 from services.errors import BadRequest, LingxiError, Unprocessable
 from services.streaming import ndjson_response
@@ -103,12 +103,12 @@ def ollama_tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def answer(
-    request: Request, model: str | None, build: Callable[[ModelRoute], ChatRequest], stream: bool, shape: str
+    models: ModelRegistry, model: str | None, build: Callable[[ModelRoute], ChatRequest], stream: bool, shape: str
 ) -> Response:
     """Run one request and shape it as Ollama's chat (``message``) or generate (``response``) answer."""
     started = time.perf_counter()
     if not stream:
-        route, completion = await complete(request, model, build)
+        route, completion = await complete(models, model, build)
         message = openai_format.first_choice(completion).get("message") or {}
         body: dict[str, Any] = {"model": route.name, "created_at": now()}
         text = openai_format.message_text(completion)
@@ -121,7 +121,7 @@ async def answer(
         else:
             body["response"] = text
         return json_response({**body, **stats(completion, started)})
-    route, chunks = await open_stream(request, model, build)
+    route, chunks = await open_stream(models, model, build)
     return ndjson_response(stream_lines(chunks, route.name, shape, started))
 
 
@@ -153,10 +153,10 @@ async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, star
 
 
 @router.post("/api/chat")
-async def chat(request: Request) -> Response:
+async def chat(request: Request, models: ModelsDep) -> Response:
     body = await parse(request, OllamaChatRequest)
     if not body.messages:  # Ollama's way to load a model: answer done at once
-        route, _ = registry(request).resolve(body.model)
+        route, _ = models.resolve(body.model)
         return json_response(
             {
                 "model": route.name,
@@ -178,14 +178,14 @@ async def chat(request: Request) -> Response:
     def build(route: ModelRoute) -> ChatRequest:
         return ChatRequest(route.engine_model, messages, params)
 
-    return await answer(request, body.model, build, body.stream, "chat")
+    return await answer(models, body.model, build, body.stream, "chat")
 
 
 @router.post("/api/generate")
-async def generate(request: Request) -> Response:
+async def generate(request: Request, models: ModelsDep) -> Response:
     body = await parse(request, OllamaGenerateRequest)
     if not body.prompt:
-        route, _ = registry(request).resolve(body.model)
+        route, _ = models.resolve(body.model)
         return json_response(
             {"model": route.name, "created_at": now(), "response": "", "done": True, "done_reason": "load"}
         )
@@ -197,11 +197,11 @@ async def generate(request: Request) -> Response:
         raw = body.prompt if body.raw else None
         return ChatRequest(route.engine_model, messages, body.options.params(), raw_prompt=raw)
 
-    return await answer(request, body.model, build, body.stream, "generate")
+    return await answer(models, body.model, build, body.stream, "generate")
 
 
-def model_details(request: Request, name: str) -> dict[str, Any]:
-    _, engine = registry(request).resolve(name)
+def model_details(models: ModelRegistry, name: str) -> dict[str, Any]:
+    _, engine = models.resolve(name)
     info = engine.details()
     return {
         "parent_model": "",
@@ -214,32 +214,32 @@ def model_details(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.get("/api/tags")
-async def tags(request: Request) -> Response:
-    models = []
-    for name in registry(request).routes:
+async def tags(models: ModelsDep) -> Response:
+    rows = []
+    for name in models.routes:
         digest = hashlib.sha256(name.encode()).hexdigest()
-        models.append(
+        rows.append(
             {
                 "name": name,
                 "model": name,
                 "modified_at": STARTED,
                 "size": 0,
                 "digest": digest,
-                "details": model_details(request, name),
+                "details": model_details(models, name),
             }
         )
-    return json_response({"models": models})
+    return json_response({"models": rows})
 
 
 @router.post("/api/show")
-async def show(request: Request) -> Response:
+async def show(request: Request, models: ModelsDep) -> Response:
     body = await parse(request, OllamaShowRequest)
     name = body.model or body.name
     if not name:
         raise BadRequest("model is required")
-    route, engine = registry(request).resolve(name)
+    route, engine = models.resolve(name)
     info = engine.details()
-    details = model_details(request, name)
+    details = model_details(models, name)
     model_info: dict[str, Any] = {"general.architecture": details["family"]}
     if info.get("context_length"):
         model_info[f"{details['family']}.context_length"] = info["context_length"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from llm.engines.base import Chunk
-from llm.routes.common import chat_request, complete, json_response, open_stream, registry
+from llm.routes.common import ModelsDep, chat_request, complete, json_response, open_stream
 from llm.schemas import OpenAIChatRequest
 from services.errors import NotFound
 from services.streaming import sse_response
@@ -18,14 +18,14 @@ CREATED = 1_700_000_000
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: OpenAIChatRequest, request: Request) -> Response:
+async def chat_completions(body: OpenAIChatRequest, models: ModelsDep) -> Response:
     def build(route):
         return chat_request(route, body.messages, body.params())
 
     if not body.stream:
-        _, completion = await complete(request, body.model, build)
+        _, completion = await complete(models, body.model, build)
         return json_response(completion)
-    route, chunks = await open_stream(request, body.model, build)
+    route, chunks = await open_stream(models, body.model, build)
     return sse_response(renamed(chunks, route.name))
 
 
@@ -43,13 +43,12 @@ def model_card(name: str) -> dict[str, object]:
 
 
 @router.get("/v1/models")
-async def list_models(request: Request) -> Response:
-    return json_response({"object": "list", "data": [model_card(name) for name in registry(request).routes]})
+async def list_models(models: ModelsDep) -> Response:
+    return json_response({"object": "list", "data": [model_card(name) for name in models.routes]})
 
 
 @router.get("/v1/models/{model:path}")
-async def get_model(model: str, request: Request) -> Response:
-    models = registry(request).routes
-    if model not in models:
-        raise NotFound(f"model {model!r} not found; available: {', '.join(models)}")
+async def get_model(model: str, models: ModelsDep) -> Response:
+    if model not in models.routes:
+        raise NotFound(f"model {model!r} not found; available: {', '.join(models.routes)}")
     return json_response(model_card(model))
