@@ -52,7 +52,8 @@ def map_upstream_errors(label: str) -> Iterator[None]:
         yield
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise UpstreamUnreachable(
-            f"could not reach {label}: it refused the connection or could not be reached in time ({type(exc).__name__})"
+            f"could not reach {label}: it is unreachable (refused, or it could not be reached in time; "
+            f"{type(exc).__name__})"
         ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{label} timed out ({type(exc).__name__})") from exc
