@@ -25,6 +25,7 @@ from llm.config import Settings
 from tests.conftest import free_port
 
 SMOL = "SmolLM2-135M-Instruct"
+NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": ""}  # not whatever runs on the default ports
 LOAD_TIMEOUT_S = 240
 
 
@@ -74,7 +75,7 @@ def wait_healthy(url: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def smol() -> Iterator[Running]:
-    settings = Settings(max_tokens=48, local_max_queue=4)
+    settings = Settings(max_tokens=48, local_max_queue=4, **NO_SIBLINGS)
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
@@ -97,6 +98,7 @@ def gateway(smol: Running, dead_url: str) -> Iterator[Running]:
         default_model="smol",
         upstream_url=f"{smol.url}/v1",
         upstream_retries=1,
+        **{f"{name}_url": dead_url.removesuffix("/v1") for name in ("embedding", "asr", "tts")},
     )
     with serve(create_app(settings)) as running:
         yield running
