@@ -20,7 +20,7 @@ from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRoute
 from llm.routes.common import complete, json_response, open_stream, registry
 from llm.routes.forward import siblings
-from llm.routes.ollama_common import PREFIX, capabilities, now, parse
+from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now, parse
 from llm.schemas import (
     Message,
     OllamaChatRequest,
@@ -28,7 +28,7 @@ from llm.schemas import (
     OllamaEmbedRequest,
     OllamaGenerateRequest,
 )
-from services.errors import BadRequest, NotFound
+from services.errors import BadRequest, NotFound, UpstreamError
 from services.streaming import ndjson_response
 
 router = APIRouter(prefix=PREFIX)
@@ -187,20 +187,21 @@ async def embed_texts(request: Request, model: str | None, texts: list[str], dim
 
 
 async def embedding_names(request: Request) -> str:
-    hub = siblings(request)
-    names = [row["id"] for row in await hub.models(hub.embedding)]
-    return ", ".join(names) or f"none (is the embedding service at {hub.embedding.url} running?)"
+    names = await embedding_models(request)
+    return ", ".join(names) or f"none (is the embedding service at {siblings(request).embedding.url} running?)"
 
 
 async def known_embedding_model(request: Request, model: str | None) -> None:
     """An empty input embeds nothing, but an unknown model is still a 404."""
-    hub = siblings(request)
-    if model and model not in [row["id"] for row in await hub.models(hub.embedding)]:
+    if model and model not in await embedding_models(request):
         raise NotFound(f"model {model!r} not found; embedding models: {await embedding_names(request)}")
 
 
-def vectors(answer: dict[str, Any]) -> list[list[float]]:
-    return [row["embedding"] for row in sorted(answer["data"], key=lambda row: row["index"])]
+def vectors(answer: Any) -> list[list[float]]:
+    try:
+        return [row["embedding"] for row in sorted(answer["data"], key=lambda row: row["index"])]
+    except (KeyError, TypeError) as exc:
+        raise UpstreamError("the embedding service answered in an unexpected shape") from exc
 
 
 @router.post("/api/embed")
@@ -216,10 +217,11 @@ async def embed(request: Request) -> Response:
         return json_response({"model": body.model or "", "embeddings": []})
     started = time.perf_counter()
     answer = await embed_texts(request, body.model, texts, body.dimensions)
+    embeddings = vectors(answer)  # checks the answer's shape first
     return json_response(
         {
             "model": body.model or answer.get("model", ""),
-            "embeddings": vectors(answer),
+            "embeddings": embeddings,
             "total_duration": int((time.perf_counter() - started) * 1e9),
             "load_duration": 0,
             "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0),

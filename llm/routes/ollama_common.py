@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llm.config import Engine
 from llm.models import ModelRoute
+from llm.routes.common import registry
+from llm.routes.forward import siblings
 from services.errors import BadRequest, LingxiError
 
 PREFIX = "/ollama"
@@ -50,6 +52,13 @@ def now() -> str:
 def capabilities(route: ModelRoute) -> list[str]:
     """What Ollama's ``show`` says a chat model can do."""
     return ["completion", "tools"] if route.engine in TOOL_ENGINES else ["completion"]
+
+
+async def embedding_models(request: Request) -> list[str]:
+    """The embedding service's models (a chat model of the same name wins), or none when it is down."""
+    hub = siblings(request)
+    chat = registry(request).routes
+    return [row["id"] for row in await hub.models(hub.embedding) if row["id"] not in chat]
 
 
 def speaks_ollama(path: str) -> bool:

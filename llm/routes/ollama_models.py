@@ -19,8 +19,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from llm.models import ModelRegistry
 from llm.routes.common import json_response, registry
-from llm.routes.forward import siblings
-from llm.routes.ollama_common import PREFIX, capabilities, now, parse
+from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now, parse
 from llm.schemas import OllamaCopyRequest, OllamaModelRequest
 from services.errors import BadRequest, NotFound
 from services.health import Status
@@ -53,13 +52,6 @@ def chat_details(models: ModelRegistry, name: str) -> dict[str, Any]:
         "parameter_size": info.get("parameter_size", "unknown"),
         "quantization_level": info.get("quantization_level", "unknown"),
     }
-
-
-async def embedding_models(request: Request) -> list[str]:
-    """The embedding service's models (a chat model of the same name wins), or none when it is down."""
-    hub = siblings(request)
-    chat = registry(request).routes
-    return [row["id"] for row in await hub.models(hub.embedding) if row["id"] not in chat]
 
 
 async def served(request: Request) -> list[str]:
