@@ -81,7 +81,8 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
     port = free_port()
     command = [str(OPEN_WEBUI), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = (data_dir / "open-webui.log").open("wb")
-    process = subprocess.Popen(command, env=open_webui_env(lingxi, data_dir), stdout=log, stderr=subprocess.STDOUT)
+    env = open_webui_env(lingxi, data_dir)  # cwd: it writes its .webui_secret_key there
+    process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
