@@ -62,3 +62,28 @@ class Settings(ServiceSettings):
     max_tokens: int = Field(512, description="Default and largest number of tokens the local engine generates.")
     max_input_tokens: int = Field(4096, description="local engine: longest prompt in tokens (400 above it).")
     local_max_queue: int = Field(16, description="local engine: generations waiting for the model; beyond: 429.")
+
+    # The sibling services the llm forwards to, so one OpenAI base URL (http://host:7207/v1) and one
+    # Ollama base URL (http://host:7207/ollama) serve embeddings, speech and transcription too.
+    embedding_url: str | None = Field(
+        "http://127.0.0.1:7202",
+        description="Base URL of lingxi embedding, for /v1/embeddings, /v1/rerank and Ollama's /api/embed "
+        "(empty: not forwarded).",
+    )
+    embedding_api_key: str | None = Field(None, description="Bearer key sent to the embedding service.")
+    asr_url: str | None = Field(
+        "http://127.0.0.1:7205",
+        description="Base URL of lingxi asr, for /v1/audio/transcriptions and /v1/audio/translations (empty: off).",
+    )
+    asr_api_key: str | None = Field(None, description="Bearer key sent to the asr service.")
+    tts_url: str | None = Field(
+        "http://127.0.0.1:7206", description="Base URL of lingxi tts, for /v1/audio/speech (empty: off)."
+    )
+    tts_api_key: str | None = Field(None, description="Bearer key sent to the tts service.")
+    sibling_connect_timeout_s: float = Field(3.0, description="Connect timeout to a sibling service.")
+    sibling_timeout_s: float = Field(
+        300.0, description="Read timeout: longest wait for a sibling's next bytes (a long transcription)."
+    )
+    sibling_models_ttl_s: float = Field(
+        10.0, description="How long /v1/models and Ollama's /api/tags keep a sibling's model list."
+    )

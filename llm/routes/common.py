@@ -11,9 +11,11 @@ from fastapi.responses import Response
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRegistry, ModelRoute
 from llm.schemas import Message
+from llm.siblings import Siblings
 from services.app import app_state
 
 ModelsDep = Annotated[ModelRegistry, app_state("models")]
+SiblingsDep = Annotated[Siblings, app_state("siblings")]
 
 
 def chat_request(route: ModelRoute, messages: list[Message] | list[dict[str, Any]], params: dict[str, Any]):
@@ -38,4 +40,4 @@ def json_response(body: Any, status_code: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status_code=status_code, media_type="application/json")
 
 
-__all__ = ["ChatRequest", "ModelsDep", "chat_request", "complete", "json_response", "open_stream"]
+__all__ = ["ChatRequest", "ModelsDep", "SiblingsDep", "chat_request", "complete", "json_response", "open_stream"]

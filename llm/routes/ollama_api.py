@@ -1,69 +1,37 @@
-"""Ollama's API under ``/ollama``: point an Ollama client at ``http://host:7207/ollama``.
+"""Ollama's inference API under ``/ollama``: ``chat``, ``generate``, ``embed`` and the legacy ``embeddings``.
 
-``chat`` and ``generate`` stream NDJSON by default (Ollama's ``stream`` defaults to true), errors are
-Ollama's ``{"error": "..."}``, and ``tags``/``show``/``version`` describe the served models.
+Point an Ollama client at ``http://host:7207/ollama``. ``chat`` and ``generate`` stream NDJSON by
+default (Ollama's ``stream`` defaults to true) and run on the llm's engines; ``embed`` and
+``embeddings`` are answered by the embedding service (``LLM_EMBEDDING_URL``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import Response
 
 from llm import openai_format
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRegistry, ModelRoute
-from llm.routes.common import ModelsDep, complete, json_response, open_stream
-from llm.schemas import Message, OllamaChatRequest, OllamaGenerateRequest, OllamaShowRequest
-from services.errors import BadRequest, LingxiError, Unprocessable
+from llm.routes.common import ModelsDep, SiblingsDep, complete, json_response, open_stream
+from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now, parse
+from llm.schemas import (
+    Message,
+    OllamaChatRequest,
+    OllamaEmbeddingsRequest,
+    OllamaEmbedRequest,
+    OllamaGenerateRequest,
+)
+from llm.siblings import Siblings
+from services.errors import BadRequest, NotFound, UpstreamError
 from services.streaming import ndjson_response
 
-OLLAMA_VERSION = "0.12.0"  # the Ollama API version these routes follow
-STARTED = datetime.now(timezone.utc).isoformat()
-Body = TypeVar("Body", bound=BaseModel)
-
-
-class OllamaErrors(APIRoute):
-    """Answer errors in Ollama's shape, ``{"error": "message"}``, which Ollama clients read."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except LingxiError as exc:
-                return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=exc.headers)
-
-        return handle
-
-
-router = APIRouter(prefix="/ollama", route_class=OllamaErrors)
-
-
-async def parse(request: Request, model: type[Body]) -> Body:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise BadRequest("request body is not valid JSON") from None
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from None
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+router = APIRouter(prefix=PREFIX)
 
 
 def no_images(messages: list[Message]) -> list[Message]:
@@ -169,6 +137,10 @@ async def chat(request: Request, models: ModelsDep) -> Response:
     messages = [m.model_dump(exclude_none=True, exclude={"images"}) for m in no_images(body.messages)]
     params = body.options.params()
     if body.tools:
+        route, _ = models.resolve(body.model)
+        if "tools" not in capabilities(route):
+            engine = route.engine.value
+            raise BadRequest(f"{route.name} does not support tools (the {engine} engine has no tool calling)")
         params["tools"] = body.tools
     if body.format == "json":
         params["response_format"] = {"type": "json_object"}
@@ -200,68 +172,69 @@ async def generate(request: Request, models: ModelsDep) -> Response:
     return await answer(models, body.model, build, body.stream, "generate")
 
 
-def model_details(models: ModelRegistry, name: str) -> dict[str, Any]:
-    _, engine = models.resolve(name)
-    info = engine.details()
-    return {
-        "parent_model": "",
-        "format": info.get("format", "remote"),
-        "family": info.get("family", "unknown"),
-        "families": [info.get("family", "unknown")],
-        "parameter_size": info.get("parameter_size", "unknown"),
-        "quantization_level": info.get("quantization_level", "unknown"),
-    }
+async def embed_texts(
+    models: ModelRegistry, hub: Siblings, model: str | None, texts: list[str], dimensions: int | None
+) -> dict[str, Any]:
+    """The embedding service's ``/v1/embeddings`` answer for ``texts`` (its errors raised as ours)."""
+    if model in models.routes:
+        names = await embedding_names(models, hub)
+        raise BadRequest(f"{model} is a chat model and makes no embeddings; embedding models: {names}")
+    payload: dict[str, Any] = {"input": texts}
+    if model:
+        payload["model"] = model
+    if dimensions:
+        payload["dimensions"] = dimensions
+    return await hub.call(hub.embedding, "POST", "/v1/embeddings", json=payload)
 
 
-@router.get("/api/tags")
-async def tags(models: ModelsDep) -> Response:
-    rows = []
-    for name in models.routes:
-        digest = hashlib.sha256(name.encode()).hexdigest()
-        rows.append(
-            {
-                "name": name,
-                "model": name,
-                "modified_at": STARTED,
-                "size": 0,
-                "digest": digest,
-                "details": model_details(models, name),
-            }
+async def embedding_names(models: ModelRegistry, hub: Siblings) -> str:
+    names = await embedding_models(models, hub)
+    return ", ".join(names) or f"none (is the embedding service at {hub.embedding.url} running?)"
+
+
+async def known_embedding_model(models: ModelRegistry, hub: Siblings, model: str | None) -> None:
+    """An empty input embeds nothing, but an unknown model is still a 404."""
+    if model and model not in await embedding_models(models, hub):
+        raise NotFound(f"model {model!r} not found; embedding models: {await embedding_names(models, hub)}")
+
+
+def vectors(answer: Any) -> list[list[float]]:
+    try:
+        return [row["embedding"] for row in sorted(answer["data"], key=lambda row: row["index"])]
+    except (KeyError, TypeError) as exc:
+        raise UpstreamError("the embedding service answered in an unexpected shape") from exc
+
+
+@router.post("/api/embed")
+async def embed(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaEmbedRequest)
+    if body.truncate is False:
+        raise BadRequest(
+            "truncate=false is not supported: the embedding service cuts every input to the model's token limit"
         )
-    return json_response({"models": rows})
-
-
-@router.post("/api/show")
-async def show(request: Request, models: ModelsDep) -> Response:
-    body = await parse(request, OllamaShowRequest)
-    name = body.model or body.name
-    if not name:
-        raise BadRequest("model is required")
-    route, engine = models.resolve(name)
-    info = engine.details()
-    details = model_details(models, name)
-    model_info: dict[str, Any] = {"general.architecture": details["family"]}
-    if info.get("context_length"):
-        model_info[f"{details['family']}.context_length"] = info["context_length"]
+    texts = body.input
+    if not texts:  # Ollama's way to load a model
+        await known_embedding_model(models, hub, body.model)
+        return json_response({"model": body.model or "", "embeddings": []})
+    started = time.perf_counter()
+    answer = await embed_texts(models, hub, body.model, texts, body.dimensions)
+    embeddings = vectors(answer)  # checks the answer's shape first
     return json_response(
         {
-            "modelfile": f"FROM {route.engine_model}\n",
-            "parameters": "",
-            "template": info.get("template", ""),
-            "details": details,
-            "model_info": model_info,
-            "capabilities": ["completion"],
-            "modified_at": STARTED,
+            "model": body.model or answer.get("model", ""),
+            "embeddings": embeddings,
+            "total_duration": int((time.perf_counter() - started) * 1e9),
+            "load_duration": 0,
+            "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0),
         }
     )
 
 
-@router.get("/api/version")
-async def version() -> Response:
-    return json_response({"version": OLLAMA_VERSION})
-
-
-@router.get("")
-@router.get("/")
-async def root() -> PlainTextResponse:
-    return PlainTextResponse("Ollama is running")
+@router.post("/api/embeddings")
+async def embeddings(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaEmbeddingsRequest)
+    if not body.prompt:
+        await known_embedding_model(models, hub, body.model)
+        return json_response({"embedding": []})
+    answer = await embed_texts(models, hub, body.model, [body.prompt], None)
+    return json_response({"embedding": vectors(answer)[0]})
