@@ -8,28 +8,28 @@ from typing import Any
 import httpx
 
 from services.clients import raise_for_upstream_status
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, UpstreamError, UpstreamTimeout
 from tts.audio import read_wav
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     name = "upstream"
     max_parallel = 16
     handles_speed = True
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.upstream_url:
-            raise NotReady("set TTS_UPSTREAM_URL to an OpenAI-compatible API (e.g. http://host:8000/v1)")
-        self.url = settings.upstream_url.rstrip("/") + "/audio/speech"
+        require_settings(settings, "upstream_url")
+        self.url = (settings.upstream_url or "").rstrip("/") + "/audio/speech"
         self.model = settings.upstream_model
         self.voices = list(settings.upstream_voices)
         headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
         self.client = httpx.Client(timeout=settings.upstream_timeout_s, headers=headers, trust_env=False)
 
-    def load(self) -> None:
-        return None
+    async def aclose(self) -> None:
+        self.client.close()
 
     def styles(self) -> list[str]:
         return self.voices
