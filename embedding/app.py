@@ -6,11 +6,10 @@ last, so ``/health``, ``/livez``, ``/metrics``, ``/v1/...``, ``/similarity`` and
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -49,14 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(service.start(), name="embedding-load")
-        try:
+        async with service.lifecycle.running():
             yield
-        finally:
-            loading.cancel()
-            with suppress(asyncio.CancelledError):
-                await loading
-            await service.aclose()
+        await service.fetcher.aclose()
 
     app = create_service_app(settings, name="embedding", health=service.health, lifespan=lifespan)
     app.state.service = service
