@@ -24,14 +24,14 @@ def chat_request(route: ModelRoute, messages: list[Message] | list[dict[str, Any
 
 
 async def complete(request: Request, model: str | None, chat: Any) -> tuple[ModelRoute, Completion]:
-    route, engine = registry(request).resolve(model)
+    route, engine = registry(request).ready(model)
     completion = await engine.complete(chat(route))
     completion["model"] = route.name
     return route, completion
 
 
 async def open_stream(request: Request, model: str | None, chat: Any) -> tuple[ModelRoute, AsyncIterator[Chunk]]:
-    route, engine = registry(request).resolve(model)
+    route, engine = registry(request).ready(model)
     chunks = await engine.open_stream(chat(route))
     return route, chunks
 
