@@ -7,7 +7,6 @@ http(s) or ``data:`` URL) or ``image_base64``, or a multipart upload ``image`` +
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from services.app import create_app as create_service_app
-from services.errors import BadRequest, NotReady, PayloadTooLarge, UnsupportedMediaType
+from services.engine import Lifecycle
+from services.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from services.fetch import SafeFetcher
+from services.health import Health
 from services.media import ImageLimits
 from services.streaming import text_chunks
 from vlm.config import Settings
-from vlm.engines import build_engine
+from vlm.engines import ENGINES, engine_label
 from vlm.engines.base import DescribeRequest, VisionEngine
 from vlm.images import ImageSource
 
@@ -46,9 +47,9 @@ class DescribeBody(BaseModel):
 class VlmService:
     """What the routes need: the engine, where images come from, the request limits."""
 
-    def __init__(self, settings: Settings, engine: VisionEngine) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = engine
+        self.lifecycle = Lifecycle.build(engine_label(settings), lambda: ENGINES[settings.engine](settings))
         self.fetcher = SafeFetcher(
             allowed_hosts=settings.allowed_hosts,
             timeout_s=settings.fetch_timeout_s,
@@ -57,10 +58,18 @@ class VlmService:
         limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, settings.image_max_side)
         self.images = ImageSource(self.fetcher, limits)
 
+    @property
+    def engine(self) -> VisionEngine:
+        return self.lifecycle.require()
+
+    async def health(self) -> Health:
+        engine = self.lifecycle.engine
+        if engine is not None and self.lifecycle.ready:
+            return await engine.health()
+        return self.lifecycle.health(engine.extra if engine else {"engine": self.settings.engine.value})
+
     async def parse(self, request: Request) -> DescribeRequest:
-        why = self.engine.unavailable()
-        if why:
-            raise NotReady(why)
+        self.lifecycle.require()
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         upload: bytes | None = None
         if content_type == "application/json" or content_type.endswith("+json"):
@@ -115,25 +124,18 @@ class VlmService:
         image = await self.images.load(body.image_url, body.image_base64, upload)
         return DescribeRequest(prompt, image, max_tokens, body.temperature, body.model or None)
 
-    async def aclose(self) -> None:
-        await self.engine.aclose()
-        await self.fetcher.aclose()
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    service = VlmService(settings, build_engine(settings))
+    service = VlmService(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(service.engine.start())  # /health says "loading" until it is done
-        try:
+        async with service.lifecycle.running():  # /health says "loading" until the engine has started
             yield
-        finally:
-            loading.cancel()
-            await service.aclose()
+        await service.fetcher.aclose()
 
-    app = create_service_app(settings, name="vlm", health=service.engine.health, lifespan=lifespan)
+    app = create_service_app(settings, name="vlm", health=service.health, lifespan=lifespan)
     app.state.vlm = service
 
     @app.post("/describe_image")
