@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,9 +22,8 @@ def create_app(settings: Settings | None = None, engine: AsrEngine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(asyncio.to_thread(transcriber.load))
-        yield
-        loading.cancel()
+        async with transcriber.lifecycle.running():
+            yield
         transcriber.close()
 
     app = create_service_app(settings, name="asr", health=transcriber.health, lifespan=lifespan)

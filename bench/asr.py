@@ -53,7 +53,7 @@ class InProcess:
 
     def __init__(self, settings: Settings) -> None:
         engine = WhisperEngine(settings)
-        engine.load()
+        asyncio.run(engine.start())
         self.transcriber = Transcriber(engine, settings, "whisper")
 
     def run(self, files: list[bytes]) -> float:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -20,14 +19,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(service.start(), name="embedding-load")
-        try:
+        async with service.lifecycle.running():
             yield
-        finally:
-            loading.cancel()
-            with suppress(asyncio.CancelledError):
-                await loading
-            await service.aclose()
+        await service.fetcher.aclose()
 
     app = create_service_app(settings, name="embedding", health=service.health, lifespan=lifespan)
     app.state.service = service

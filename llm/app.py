@@ -23,12 +23,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        models.start()  # the local model loads in the background; /health says "loading" meanwhile
-        try:
+        async with models.running():  # the local model loads in the background; /health says "loading"
             yield
-        finally:
-            await models.close()
-            await siblings.aclose()
+        await siblings.aclose()
 
     app = create_service_app(settings, name="llm", health=models.health, lifespan=lifespan)
     app.state.models = models

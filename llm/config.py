@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -14,6 +15,22 @@ class Engine(str, enum.Enum):
     local = "local"  # in-process transformers (embedded default: SmolLM2-135M-Instruct GGUF)
     openai = "openai"  # any OpenAI-compatible upstream: vLLM, SGLang, Ollama's /v1, a cloud API
     ollama = "ollama"  # Ollama's native /api/chat
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """One served model (of ``LLM_MODELS``, or the single one) and where its engine finds it."""
+
+    name: str  # what clients send as "model"
+    engine: Engine
+    upstream_model: str | None = None  # the name the upstream knows (or the local model path)
+    upstream_url: str | None = None
+    upstream_api_key: str | None = None
+    gguf_file: str | None = None
+
+    @property
+    def engine_model(self) -> str:
+        return self.upstream_model or self.name
 
 
 class Settings(ServiceSettings):

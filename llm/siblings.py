@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from llm.config import Settings
-from services.clients import raise_for_upstream_status
-from services.errors import LingxiError, NotReady, UpstreamError, UpstreamTimeout
+from services.errors import LingxiError, NotReady, UpstreamError
 from services.registry import SERVICES
+from services.upstream import map_upstream_errors, raise_for_upstream_status, upstream_client
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,12 @@ class Siblings:
         self.tts = Sibling("tts", settings.tts_url or None, settings.tts_api_key)
         self.models_ttl_s = settings.sibling_models_ttl_s
         self.connect_timeout_s = settings.sibling_connect_timeout_s
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.sibling_timeout_s, connect=settings.sibling_connect_timeout_s),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            trust_env=False,
+        self.http = upstream_client(
+            "",
             transport=transport,
+            timeout_s=settings.sibling_timeout_s,
+            connect_timeout_s=settings.sibling_connect_timeout_s,
+            max_connections=256,
         )
         self.model_lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
@@ -86,15 +87,8 @@ class Siblings:
         if timeout is not None:
             request["timeout"] = timeout
         built = self.http.build_request(method, base + path, headers=headers, **request)
-        try:
+        with map_upstream_errors(f"the {sibling.name} service at {base} (start it, or set {sibling.setting})"):
             return await self.http.send(built, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the {sibling.name} service at {base} did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"the {sibling.name} service at {base} is unreachable ({type(exc).__name__}); "
-                f"start it or set {sibling.setting} to where it runs"
-            ) from exc
 
     async def call(self, sibling: Sibling, method: str, path: str, **request: Any) -> Any:
         """One JSON request; the sibling's own error (status and message) is raised as ours."""

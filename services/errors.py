@@ -85,6 +85,10 @@ class NotReady(LingxiError):
     error_type = "service_unavailable"
 
 
+class NotConfigured(NotReady):
+    """An engine lacks a setting or an install it needs; the message says what to set."""
+
+
 class UpstreamTimeout(LingxiError):
     status_code = 504
     error_type = "upstream_timeout"

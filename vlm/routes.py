@@ -17,11 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from services.app import app_state
-from services.errors import BadRequest, NotReady, PayloadTooLarge, UnsupportedMediaType
+from services.engine import Lifecycle
+from services.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from services.fetch import SafeFetcher
+from services.health import Health
 from services.media import ImageLimits
 from services.streaming import text_chunks
 from vlm.config import Settings
+from vlm.engines import ENGINES, engine_label
 from vlm.engines.base import DescribeRequest, VisionEngine
 from vlm.images import ImageSource
 
@@ -42,9 +45,9 @@ class DescribeBody(BaseModel):
 class VlmService:
     """What the routes need: the engine, where images come from, the request limits."""
 
-    def __init__(self, settings: Settings, engine: VisionEngine) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = engine
+        self.lifecycle = Lifecycle.build(engine_label(settings), lambda: ENGINES[settings.engine](settings))
         self.fetcher = SafeFetcher(
             allowed_hosts=settings.allowed_hosts,
             timeout_s=settings.fetch_timeout_s,
@@ -53,10 +56,18 @@ class VlmService:
         limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels, settings.image_max_side)
         self.images = ImageSource(self.fetcher, limits)
 
+    @property
+    def engine(self) -> VisionEngine:
+        return self.lifecycle.require()
+
+    async def health(self) -> Health:
+        engine = self.lifecycle.engine
+        if engine is not None and self.lifecycle.ready:
+            return await engine.health()
+        return self.lifecycle.health(engine.extra if engine else {"engine": self.settings.engine.value})
+
     async def parse(self, request: Request) -> DescribeRequest:
-        why = self.engine.unavailable()
-        if why:
-            raise NotReady(why)
+        self.lifecycle.require()
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         upload: bytes | None = None
         if content_type == "application/json" or content_type.endswith("+json"):
@@ -110,10 +121,6 @@ class VlmService:
             raise BadRequest(f"max_tokens is {max_tokens}; the limit is {settings.max_tokens_limit}")
         image = await self.images.load(body.image_url, body.image_base64, upload)
         return DescribeRequest(prompt, image, max_tokens, body.temperature, body.model or None)
-
-    async def aclose(self) -> None:
-        await self.engine.aclose()
-        await self.fetcher.aclose()
 
 
 ServiceDep = Annotated[VlmService, app_state("vlm")]

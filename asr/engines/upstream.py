@@ -6,6 +6,7 @@ pieces of at most ``chunk_seconds`` and streaming works even where the upstream 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 
@@ -16,6 +17,7 @@ from asr.config import Settings
 from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Transcript
 from asr.engines.silero_vad import SileroVad
 from asr.engines.whisper import whisper_languages
+from services.engine import Engine
 from services.errors import UpstreamError
 from services.upstream import client_options, map_upstream_errors, raise_for_upstream_status
 
@@ -31,7 +33,7 @@ def to_wav(audio: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.upstream_model
@@ -40,7 +42,10 @@ class UpstreamEngine:
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.client: httpx.Client | None = None
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         if self.client is not None:
             return
         if not self.settings.upstream_url:
@@ -55,11 +60,16 @@ class UpstreamEngine:
         self.vad.load()
         self.languages = whisper_languages()
 
+    async def aclose(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
         return self.vad(audio)
 
     def transcribe(self, request: TranscribeRequest) -> Transcript:
-        assert self.client is not None, "load() first"
+        assert self.client is not None, "start() first"
         data = {"model": self.settings.upstream_model, "response_format": "json"}
         if request.language:
             data["language"] = request.language

@@ -16,17 +16,17 @@ import numpy as np
 from embedding.config import Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
 from services.clients import ServiceClient
-from services.errors import BadRequest, NotReady, UpstreamError
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, UpstreamError
 
 log = logging.getLogger("lingxi.embedding")
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if not settings.upstream_url:
-            raise NotReady("EMBEDDING_ENGINE=upstream needs EMBEDDING_UPSTREAM_URL (e.g. http://127.0.0.1:8080/v1)")
+        require_settings(settings, "upstream_url")
         self.settings = settings
-        self.url = settings.upstream_url.rstrip("/")
+        self.url = (settings.upstream_url or "").rstrip("/")
         self.upstream_model = settings.upstream_model
         name = settings.model_name or settings.upstream_model or "upstream"
         self.info = ModelInfo(name=name, path=self.url, device="upstream", cuda_available=False)
@@ -42,13 +42,11 @@ class UpstreamEngine:
             InputType.query: settings.query_prompt or "",
             InputType.document: settings.document_prompt or "",
         }
-        self.ready = False
 
     async def start(self) -> None:
         """Learn the dimension from one probe; raises UpstreamError while the upstream is unreachable."""
         probe = await self._post(["ping"])
         self.info.dimension = int(probe.vectors.shape[1])
-        self.ready = True
         log.info("upstream %s serves %s (dim %s)", self.url, self.upstream_model, self.info.dimension)
 
     async def embed(self, inputs: list[EmbedInput], input_type: InputType) -> Embeddings:

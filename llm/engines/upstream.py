@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 
+from llm.config import ModelRoute, Settings
 from services.clients import ServiceClient
+from services.engine import Engine
 from services.errors import LingxiError, UpstreamError
 from services.health import Health, Status
 from services.upstream import map_upstream_errors
@@ -65,19 +67,24 @@ class Upstream(ServiceClient):
         return event
 
 
-class RemoteEngine:
+class RemoteEngine(Engine):
     """What the ``openai`` and ``ollama`` engines share: the upstream's life cycle and health probe."""
 
     health_path = "/"
 
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        self.description = upstream.label
+    def __init__(self, route: ModelRoute, settings: Settings) -> None:
+        self.upstream = Upstream(
+            str(route.upstream_url),
+            kind=route.engine.value,
+            api_key=route.upstream_api_key,
+            connect_timeout_s=settings.upstream_connect_timeout_s,
+            timeout_s=settings.upstream_timeout_s,
+            max_connections=settings.upstream_max_connections,
+            retries=settings.upstream_retries,
+        )
+        self.description = self.upstream.label
 
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         await self.upstream.aclose()
 
     def details(self) -> dict[str, Any]:

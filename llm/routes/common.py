@@ -24,14 +24,14 @@ def chat_request(route: ModelRoute, messages: list[Message] | list[dict[str, Any
 
 
 async def complete(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, Completion]:
-    route, engine = models.resolve(model)
+    route, engine = models.ready(model)
     completion = await engine.complete(chat(route))
     completion["model"] = route.name
     return route, completion
 
 
 async def open_stream(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, AsyncIterator[Chunk]]:
-    route, engine = models.resolve(model)
+    route, engine = models.ready(model)
     chunks = await engine.open_stream(chat(route))
     return route, chunks
 

@@ -23,7 +23,6 @@ from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now
 from llm.schemas import OllamaCopyRequest, OllamaModelRequest
 from llm.siblings import Siblings
 from services.errors import BadRequest, NotFound
-from services.health import Status
 from services.streaming import ndjson_response
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API version these routes follow
@@ -78,9 +77,9 @@ async def tags(models: ModelsDep, hub: SiblingsDep) -> Response:
 @router.get("/api/ps")
 async def ps(models: ModelsDep, hub: SiblingsDep) -> Response:
     """The models ready to answer now: chat models whose engine is healthy, and the embedding models."""
-    engines = list(models.engines.values())
-    reports = await asyncio.gather(*(engine.health() for engine in engines))
-    ready = {id(engine) for engine, report in zip(engines, reports, strict=True) if report.status is Status.ok}
+    engines = list(models.lifecycles)
+    flags = await asyncio.gather(*(models.is_ready(engine) for engine in engines))
+    ready = {id(engine) for engine, flag in zip(engines, flags, strict=True) if flag}
     rows = []
     for name in models.routes:
         engine = models.engine_of[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def whisper_engine(model_cache: Path) -> WhisperEngine:
     engine = WhisperEngine(Settings(model_cache_dir=model_cache))
-    engine.load()
+    asyncio.run(engine.start())
     return engine
 
 

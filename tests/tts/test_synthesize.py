@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import time
@@ -25,7 +26,7 @@ SENTENCE = "The weather is nice today, so we will go for a walk in the park."
 def whisper() -> WhisperEngine:
     """The asr service's own engine with the embedded Whisper base."""
     engine = WhisperEngine(AsrSettings())
-    engine.load()
+    asyncio.run(engine.start())
     return engine
 
 

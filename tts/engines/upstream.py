@@ -7,32 +7,32 @@ from typing import Any
 
 import httpx
 
-from services.errors import BadRequest, NotReady, UpstreamError
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, UpstreamError
 from services.upstream import client_options, map_upstream_errors, raise_for_upstream_status
 from tts.audio import read_wav
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     name = "upstream"
     max_parallel = 16
     handles_speed = True
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.upstream_url:
-            raise NotReady("set TTS_UPSTREAM_URL to an OpenAI-compatible API (e.g. http://host:8000/v1)")
+        require_settings(settings, "upstream_url")
         self.label = f"the tts upstream at {settings.upstream_url}"
         self.model = settings.upstream_model
         self.voices = list(settings.upstream_voices)
         self.client = httpx.Client(
             **client_options(
-                settings.upstream_url, api_key=settings.upstream_api_key, timeout_s=settings.upstream_timeout_s
+                settings.upstream_url or "", api_key=settings.upstream_api_key, timeout_s=settings.upstream_timeout_s
             )
         )
 
-    def load(self) -> None:
-        return None
+    async def aclose(self) -> None:
+        self.client.close()
 
     def styles(self) -> list[str]:
         return self.voices

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from services.clients import ServiceClient
+from services.engine import Engine, require_settings
 from services.errors import LingxiError, UpstreamError
 from services.health import Health, Status
 from services.upstream import map_upstream_errors
@@ -33,8 +34,9 @@ def image_data_url(image: Any) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     def __init__(self, settings: Settings) -> None:
+        require_settings(settings, "upstream_url", "upstream_model")
         self.settings = settings
         self.base_url = (settings.upstream_url or "").rstrip("/")
         self.client = ServiceClient(
@@ -45,12 +47,6 @@ class OpenAIEngine:
             retries=0,
         )
         self.extra = {"engine": "openai", "model": settings.upstream_model, "upstream": self.base_url}
-
-    def unavailable(self) -> str | None:
-        return None  # an unreachable upstream shows per request (502/504) and on /health
-
-    async def start(self) -> None:
-        pass
 
     async def aclose(self) -> None:
         await self.client.aclose()
