@@ -16,6 +16,7 @@ from typing import Any
 
 from llm.config import Engine, Settings
 from llm.engines.base import ChatEngine
+from llm.engines.llamacpp import LlamaCppEngine
 from llm.engines.local import EMBEDDED_NAME, LocalEngine
 from llm.engines.ollama import OllamaEngine
 from llm.engines.openai import OpenAIEngine
@@ -24,6 +25,7 @@ from services.errors import NotFound
 from services.health import Health, Status
 
 log = logging.getLogger("lingxi.llm")
+IN_PROCESS = {Engine.llamacpp, Engine.local}  # engines that run the model here: no upstream
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
     table = model_table(settings)
     if table is None:
         engine = settings.engine
-        upstream_model = settings.model_path if engine is Engine.local else settings.upstream_model
-        name = settings.model_name or (EMBEDDED_NAME if engine is Engine.local and not upstream_model else None)
+        upstream_model = settings.model_path if engine in IN_PROCESS else settings.upstream_model
+        name = settings.model_name or (EMBEDDED_NAME if engine in IN_PROCESS and not upstream_model else None)
         name = name or upstream_model or engine.value
         table = {name: {"engine": engine.value, "upstream_model": upstream_model, "gguf_file": settings.gguf_file}}
     routes = []
@@ -85,7 +87,7 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
         unknown = set(merged) - {"upstream_model", "upstream_url", "upstream_api_key", "gguf_file"}
         if unknown:
             raise ValueError(f"LLM_MODELS entry {name!r} has unknown keys {sorted(unknown)}")
-        if engine is not Engine.local and not merged.get("upstream_url"):
+        if engine not in IN_PROCESS and not merged.get("upstream_url"):
             raise ValueError(f"model {name!r} uses the {engine.value} engine but LLM_UPSTREAM_URL is not set")
         routes.append(ModelRoute(name=name, engine=engine, **merged))
     return routes
@@ -109,6 +111,18 @@ class ModelRegistry:
 
     def build(self, route: ModelRoute) -> ChatEngine:
         s = self.settings
+        if route.engine is Engine.llamacpp:
+            return LlamaCppEngine(
+                route.upstream_model,
+                route.gguf_file,
+                threads=s.threads,
+                max_tokens=s.max_tokens,
+                max_input_tokens=s.max_input_tokens,
+                max_queue=s.local_max_queue,
+                parallel=s.local_parallel,
+                convert=s.gguf_convert,
+                cache_dir=s.model_cache_dir,
+            )
         if route.engine is Engine.local:
             return LocalEngine(
                 route.upstream_model,
@@ -156,7 +170,7 @@ class ModelRegistry:
 
 
 def engine_key(route: ModelRoute) -> tuple[Any, ...]:
-    if route.engine is Engine.local:
+    if route.engine in IN_PROCESS:
         return (route.engine, route.upstream_model, route.gguf_file)
     return (route.engine, route.upstream_url, route.upstream_api_key)
 

@@ -23,6 +23,7 @@ from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRoute
 from llm.routes.common import complete, json_response, open_stream, registry
 from llm.schemas import Message, OllamaChatRequest, OllamaGenerateRequest, OllamaShowRequest
+from llm.structured import response_format_of
 from services.errors import BadRequest, LingxiError, Unprocessable
 from services.streaming import ndjson_response
 
@@ -89,6 +90,11 @@ def stats(completion: Completion, started: float) -> dict[str, Any]:
     }
 
 
+def with_format(params: dict[str, Any], format_: Any) -> dict[str, Any]:
+    response_format = response_format_of(format_)
+    return {**params, "response_format": response_format} if response_format else params
+
+
 def ollama_tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
     calls = []
     for call in message.get("tool_calls") or []:
@@ -128,9 +134,11 @@ async def answer(
 async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, started: float) -> AsyncIterator[Any]:
     think = openai_format.ThinkFilter()
     last: Chunk = {}
+    calls: dict[int, dict[str, Any]] = {}
     try:
         async for chunk in chunks:
             last = chunk
+            openai_format.merge_tool_calls(calls, chunk)
             text = think.feed(openai_format.delta_text(chunk))
             if text:
                 if shape == "chat":
@@ -142,6 +150,10 @@ async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, star
                     }
                 else:
                     yield {"model": name, "created_at": now(), "response": text, "done": False}
+        if calls and shape == "chat":
+            tool_calls = ollama_tool_calls({"tool_calls": [*calls.values()]})
+            message = {"role": "assistant", "content": "", "tool_calls": tool_calls}
+            yield {"model": name, "created_at": now(), "message": message, "done": False}
         final: dict[str, Any] = {"model": name, "created_at": now()}
         if shape == "chat":
             final["message"] = {"role": "assistant", "content": ""}
@@ -167,13 +179,11 @@ async def chat(request: Request) -> Response:
             }
         )
     messages = [m.model_dump(exclude_none=True, exclude={"images"}) for m in no_images(body.messages)]
-    params = body.options.params()
+    params = with_format(body.options.params(), body.format)
     if body.tools:
         params["tools"] = body.tools
-    if body.format == "json":
-        params["response_format"] = {"type": "json_object"}
-    elif isinstance(body.format, dict):
-        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": body.format}}
+    if (body.model_extra or {}).get("tool_choice") is not None:  # not Ollama's: lingxi takes OpenAI's values
+        params["tool_choice"] = body.model_extra["tool_choice"]  # type: ignore[index]
 
     def build(route: ModelRoute) -> ChatRequest:
         return ChatRequest(route.engine_model, messages, params)
@@ -193,9 +203,11 @@ async def generate(request: Request) -> Response:
         {"role": "user", "content": body.prompt}
     ]
 
+    params = with_format(body.options.params(), body.format)
+
     def build(route: ModelRoute) -> ChatRequest:
         raw = body.prompt if body.raw else None
-        return ChatRequest(route.engine_model, messages, body.options.params(), raw_prompt=raw)
+        return ChatRequest(route.engine_model, messages, params, raw_prompt=raw)
 
     return await answer(request, body.model, build, body.stream, "generate")
 

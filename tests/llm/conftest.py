@@ -1,6 +1,6 @@
 """Real servers for the llm tests.
 
-``smol``: lingxi llm with the local engine on the real SmolLM2 (loaded once per session).
+``smol``: lingxi llm with the embedded llamacpp engine on the real SmolLM2 (loaded once per session).
 ``gateway``: a second lingxi llm whose models are served by the ``openai`` and ``ollama`` engines,
 pointed at ``smol``'s ``/v1`` and ``/ollama`` APIs (real servers speaking the real wire formats), plus
 one model whose upstream is down.
@@ -74,7 +74,7 @@ def wait_healthy(url: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def smol() -> Iterator[Running]:
-    settings = Settings(max_tokens=48, local_max_queue=4)
+    settings = Settings(max_tokens=48, local_max_queue=0, local_parallel=8)
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
