@@ -140,6 +140,9 @@ class Model:
         params.n_seq_max = parallel
         params.n_threads = params.n_threads_batch = threads
         params.no_perf = True
+        # one KV buffer for all sequences: attention then reads only the cells in use; per-sequence
+        # buffers read each sequence's whole (padded) buffer, which here halved 8-stream throughput
+        params.kv_unified = True
         self.ctx = lib.llama_init_from_model(self.model, params)
         if not self.ctx:
             lib.llama_model_free(self.model)
@@ -280,6 +283,7 @@ class Scheduler:
         self.active: list[Job] = []
         self.wake = threading.Condition()
         self.stopping = False
+        self.steps = 0  # llama_decode calls so far: requests decoded together share them
         self.batch = model.lib.llama_batch_init(N_BATCH, 0, 1)
         self.thread = threading.Thread(target=self.run, name="llm-llamacpp", daemon=True)
         self.thread.start()
@@ -335,6 +339,7 @@ class Scheduler:
                 if job.fed == len(job.prompt):
                     sampled.append(job)
         status = self.model.lib.llama_decode(self.model.ctx, batch)
+        self.steps += 1
         if status != 0:
             error = DecodeError(f"llama.cpp could not decode (status {status})")
             for job in list(self.active):

@@ -329,6 +329,8 @@ def test_a_client_that_goes_away_frees_its_sequence(smol):
 def test_eight_requests_at_once_all_finish_faster_than_one_after_another(smol):
     payload = {"messages": [{"role": "user", "content": "Count from 1 to 100."}], "max_tokens": 32}
 
+    scheduler = smol.app.state.models.engine_of[SMOL].scheduler
+
     async def run(concurrent: int) -> tuple[float, list[dict]]:
         async with httpx.AsyncClient(base_url=smol.url, timeout=120) as client:
             started = time.perf_counter()
@@ -340,7 +342,9 @@ def test_eight_requests_at_once_all_finish_faster_than_one_after_another(smol):
             return time.perf_counter() - started, bodies
 
     before, sequential = asyncio.run(run(1))
+    steps = scheduler.steps
     at_once, concurrent = asyncio.run(run(8))
+    assert scheduler.steps - steps <= 2 * 33  # the 8 shared their passes over the model: 32 tokens, not 8 x 32
     after, sequential_after = asyncio.run(run(1))  # before and after, so background load hits both alike
     assert all(body["usage"]["completion_tokens"] == 32 for body in sequential + concurrent + sequential_after)
     sequential_rate, concurrent_rate = 4 * 32 / (before + after), 8 * 32 / at_once
