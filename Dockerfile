@@ -5,7 +5,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LINGXI_DATA_DIR=/data
 RUN apt-get update \
- && apt-get install -y --no-install-recommends espeak-ng sox libsndfile1 ca-certificates \
+ && apt-get install -y --no-install-recommends espeak-ng sox libsndfile1 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -19,8 +19,11 @@ COPY embedding ./embedding
 COPY websearch ./websearch
 COPY opro ./opro
 ARG EXTRAS=embedded
-RUN pip install ".[${EXTRAS}]" \
- && if grep -qv '^\s*\(#\|$\)' requirements-nodeps.txt; then pip install --no-deps -r requirements-nodeps.txt; fi
+# llama-cpp-python compiles from source here (portable x86-64 code); the compilers leave with this layer
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+ && CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install ".[${EXTRAS}]" \
+ && if grep -qv '^\s*\(#\|$\)' requirements-nodeps.txt; then pip install --no-deps -r requirements-nodeps.txt; fi \
+ && apt-get purge -y --auto-remove build-essential cmake && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 lingxi && mkdir -p /data /models && chown lingxi /data /models
 USER lingxi

@@ -239,7 +239,7 @@ async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
 
     prompt = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
     port = free_port()
-    env = {"LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
+    env = {"LLM_ENGINE": "local", "LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
     engine = LocalEngine(ModelRoute("local", Engine.local), Settings(threads=1, max_tokens=64))
     service, inproc = [], []
@@ -268,6 +268,7 @@ def main() -> None:
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--only-local", action="store_true")
+    parser.add_argument("--only-local-engines", action="store_true", help="llamacpp vs its peer vs transformers")
     args = parser.parse_args()
     if args.upstream:
         import uvicorn
@@ -277,6 +278,9 @@ def main() -> None:
 
     if args.only_local:
         local_report()
+        return
+    if args.only_local_engines:
+        local_engines_report()
         return
     processes = []
     try:
@@ -301,6 +305,7 @@ def main() -> None:
     report(results)
     if not args.skip_local:
         local_report()
+        local_engines_report()
 
 
 def local_report() -> None:
@@ -309,6 +314,245 @@ def local_report() -> None:
         f"\nlocal engine (SmolLM2-135M, 1 thread, up to 64 tokens): service {service:.1f} tok/s, "
         f"in-process {inproc:.1f} tok/s, service / in-process = {service / inproc:.2f}x"
     )
+
+
+# --- local engines: lingxi's llamacpp and transformers engines vs llama-cpp-python's own server ------
+LLAMACPP_PEER = Path(os.environ.get("LLAMACPP_PEER_PYTHON", "/tmp/llamacpp-venv/bin/python"))
+SMOL = "SmolLM2-135M-Instruct"
+COUNT = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]
+NUMBERS = {
+    "type": "object",
+    "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}},
+    "required": ["numbers"],
+}
+GEN_TOKENS = 128
+LOCAL_THREADS = "2"
+
+
+def start_lingxi_engine(engine: str) -> tuple[subprocess.Popen, str, float]:
+    port = free_port()
+    env = {
+        "LLM_ENGINE": engine,
+        "LLM_THREADS": LOCAL_THREADS,
+        "LLM_MAX_TOKENS": "256",
+        "LLM_MAX_INPUT_TOKENS": "2048",
+        "LLM_LOCAL_PARALLEL": "8",
+        "LLM_LOG_LEVEL": "warning",
+    }
+    started = time.perf_counter()
+    process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
+    wait_ready(f"http://127.0.0.1:{port}/health")
+    return process, f"http://127.0.0.1:{port}/v1", time.perf_counter() - started
+
+
+def start_llamacpp_peer() -> tuple[subprocess.Popen, str, float]:
+    from llm.engines.local import embedded_model
+
+    directory, name = embedded_model()
+    port = free_port()
+    cmd = [str(LLAMACPP_PEER), "-m", "llama_cpp.server", "--model", str(Path(directory) / name)]
+    cmd += ["--model_alias", SMOL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
+    cmd += ["--n_threads", LOCAL_THREADS, "--n_threads_batch", LOCAL_THREADS, "--verbose", "False"]
+    started = time.perf_counter()
+    process = start(cmd)
+    wait_ready(f"http://127.0.0.1:{port}/v1/models", timeout_s=120)
+    return process, f"http://127.0.0.1:{port}/v1", time.perf_counter() - started
+
+
+async def generate(client: httpx.AsyncClient, url: str, **extra) -> tuple[float, dict]:
+    payload = {"model": SMOL, "messages": COUNT, "max_tokens": GEN_TOKENS, "temperature": 0, **extra}
+    started = time.perf_counter()
+    response = await client.post(f"{url}/chat/completions", json=payload)
+    response.raise_for_status()
+    return time.perf_counter() - started, response.json()
+
+
+async def first_token_s(client: httpx.AsyncClient, url: str) -> float:
+    payload = {"model": SMOL, "messages": COUNT, "max_tokens": 16, "temperature": 0, "stream": True}
+    started = time.perf_counter()
+    async with client.stream("POST", f"{url}/chat/completions", json=payload) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                delta = (json.loads(line[5:])["choices"] or [{}])[0].get("delta") or {}
+                if delta.get("content"):
+                    return time.perf_counter() - started
+    raise RuntimeError("the stream had no content")
+
+
+async def speed(url: str, runs: int = 3, **extra) -> dict[str, float]:
+    """Tokens/s of one stream (median of ``runs``), of 8 streams at once (aggregate), and the median TTFT."""
+    async with httpx.AsyncClient(timeout=600) as client:
+        await generate(client, url, **extra)  # warm-up
+        single = []
+        for _ in range(runs):
+            elapsed, body = await generate(client, url, **extra)
+            single.append(body["usage"]["completion_tokens"] / elapsed)
+        ttft = statistics.median([await first_token_s(client, url) for _ in range(runs)])
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(generate(client, url, **extra) for _ in range(8)))
+        elapsed = time.perf_counter() - started
+    tokens = sum(body["usage"]["completion_tokens"] for _, body in answers)
+    return {"single": statistics.median(single), "c8": tokens / elapsed, "ttft": ttft}
+
+
+async def schema_validity(url: str, peer: bool = False) -> dict[str, int]:
+    """Each bench schema asked once plain and once streamed: how many ended by themselves, and how many validate."""
+    import jsonschema
+
+    from bench.llm_cases import SCHEMAS
+
+    counts = {"asked": 0, "ended": 0, "valid": 0, "cut": 0, "errors": 0}
+    async with httpx.AsyncClient(timeout=600) as client:
+        for prompt, schema in SCHEMAS:
+            if peer:  # llama-cpp-python's server takes a schema inside json_object
+                response_format = {"type": "json_object", "schema": schema}
+            else:
+                response_format = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "a", "schema": schema, "strict": True},
+                }
+            for stream in (False, True):
+                counts["asked"] += 1
+                payload = {
+                    "model": SMOL,
+                    "messages": [{"role": "user", "content": f"{prompt} Answer in JSON."}],
+                    "max_tokens": 256,
+                    "temperature": 0,
+                    "response_format": response_format,
+                    "stream": stream,
+                }
+                try:
+                    text, finish = await answer_text(client, url, payload)
+                except (httpx.HTTPError, RuntimeError, ValueError):
+                    counts["errors"] += 1
+                    continue
+                if finish == "length":
+                    counts["cut"] += 1
+                    continue
+                counts["ended"] += 1
+                try:
+                    jsonschema.validate(json.loads(text), schema)
+                    counts["valid"] += 1
+                except (ValueError, jsonschema.ValidationError):
+                    print(f"  invalid for {prompt!r}: {text[:120]!r}", file=sys.stderr)
+    return counts
+
+
+async def answer_text(client: httpx.AsyncClient, url: str, payload: dict) -> tuple[str, str]:
+    if not payload.get("stream"):
+        response = await client.post(f"{url}/chat/completions", json=payload)
+        if response.status_code != 200:
+            raise RuntimeError(response.text)
+        choice = response.json()["choices"][0]
+        return choice["message"]["content"] or "", choice["finish_reason"]
+    parts, finish = [], ""
+    async with client.stream("POST", f"{url}/chat/completions", json=payload) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                choice = (json.loads(line[5:])["choices"] or [{}])[0]
+                parts.append((choice.get("delta") or {}).get("content") or "")
+                finish = choice.get("finish_reason") or finish
+    return "".join(parts), finish
+
+
+async def tool_validity(url: str) -> dict[str, int]:
+    """Each bench tool case (all must call) plain and streamed: calls that parse and whose arguments validate."""
+    import jsonschema
+
+    from bench.llm_cases import TOOL_CASES
+
+    counts = {"asked": 0, "valid": 0, "finish_tool_calls": 0}
+    async with httpx.AsyncClient(timeout=600) as client:
+        for prompt, tools, choice in TOOL_CASES:
+            allowed = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+            if isinstance(choice, dict):
+                allowed = {choice["function"]["name"]: allowed[choice["function"]["name"]]}
+            for stream in (False, True):
+                counts["asked"] += 1
+                payload = {
+                    "model": SMOL,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "tools": tools,
+                    "tool_choice": choice,
+                    "max_tokens": 256,
+                    "temperature": 0,
+                    "stream": stream,
+                }
+                calls, finish = await answer_calls(client, url, payload)
+                counts["finish_tool_calls"] += finish == "tool_calls"
+                try:
+                    (call,) = calls
+                    jsonschema.validate(json.loads(call["function"]["arguments"]), allowed[call["function"]["name"]])
+                    counts["valid"] += 1
+                except (ValueError, KeyError, jsonschema.ValidationError) as exc:
+                    print(f"  no valid call for {prompt!r}: {calls} ({exc})", file=sys.stderr)
+    return counts
+
+
+async def answer_calls(client: httpx.AsyncClient, url: str, payload: dict) -> tuple[list[dict], str]:
+    if not payload.get("stream"):
+        response = await client.post(f"{url}/chat/completions", json=payload)
+        choice = response.json()["choices"][0]
+        return choice["message"].get("tool_calls") or [], choice["finish_reason"]
+    from llm.openai_format import merge_tool_calls
+
+    calls: dict[int, dict] = {}
+    finish = ""
+    async with client.stream("POST", f"{url}/chat/completions", json=payload) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                chunk = json.loads(line[5:])
+                merge_tool_calls(calls, chunk)
+                finish = (chunk["choices"] or [{}])[0].get("finish_reason") or finish
+    return list(calls.values()), finish
+
+
+def local_engines_report() -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "numbers", "schema": NUMBERS, "strict": True}}
+    rows: dict[str, dict] = {}
+    extra: dict[str, object] = {}
+    targets = [("lingxi llamacpp", lambda: start_lingxi_engine("llamacpp"))]
+    if LLAMACPP_PEER.exists():
+        targets.append(("llama-cpp-python server", start_llamacpp_peer))
+    targets.append(("lingxi local (transformers)", lambda: start_lingxi_engine("local")))
+    for name, launch in targets:
+        print(f"measuring {name} ...", file=sys.stderr)
+        process, url, load_s = launch()
+        try:
+            rows[name] = {"load": load_s, **asyncio.run(speed(url))}
+            if name == "lingxi llamacpp":
+                rows["lingxi llamacpp, json_schema"] = {
+                    "load": load_s,
+                    **asyncio.run(speed(url, response_format=schema)),
+                }
+                extra["schemas"] = asyncio.run(schema_validity(url))
+                extra["tools"] = asyncio.run(tool_validity(url))
+            if name == "llama-cpp-python server":
+                peer_format = {"type": "json_object", "schema": NUMBERS}
+                rows[f"{name}, json schema"] = {"load": load_s, **asyncio.run(speed(url, response_format=peer_format))}
+                extra["peer_schemas"] = asyncio.run(schema_validity(url, peer=True))
+        finally:
+            process.terminate()
+            process.wait()
+    print(f"\nlocal engines (SmolLM2-135M Q4_1, {LOCAL_THREADS} threads, greedy, {GEN_TOKENS} tokens)")
+    print("| engine | time to healthy s | single stream tok/s | 8 streams aggregate tok/s | 8 / single | TTFT ms |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(
+            f"| {name} | {r['load']:.1f} | {r['single']:.1f} | {r['c8']:.1f} | {r['c8'] / r['single']:.2f}x "
+            f"| {r['ttft'] * 1000:.0f} |"
+        )
+    ours, peer = rows["lingxi llamacpp"], rows.get("llama-cpp-python server")
+    if peer:
+        print(f"\nsingle stream lingxi llamacpp / llama-cpp-python server = {ours['single'] / peer['single']:.2f}x")
+        print(f"8 streams lingxi llamacpp / llama-cpp-python server = {ours['c8'] / peer['c8']:.2f}x")
+    constrained = rows["lingxi llamacpp, json_schema"]
+    single, c8 = constrained["single"] / ours["single"], constrained["c8"] / ours["c8"]
+    print(f"constrained / free tokens/s: single {single:.2f}x, 8 streams {c8:.2f}x")
+    for key, counts in extra.items():
+        print(f"{key}: {counts}")
 
 
 def report(results: dict[str, dict]) -> None:

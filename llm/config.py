@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -12,7 +14,8 @@ from services.settings import ServiceSettings
 
 
 class Engine(str, enum.Enum):
-    local = "local"  # in-process transformers (embedded default: SmolLM2-135M-Instruct GGUF)
+    llamacpp = "llamacpp"  # in-process llama.cpp on a GGUF file (embedded default: SmolLM2-135M-Instruct)
+    local = "local"  # in-process transformers: an HF model dir (or a GGUF, dequantised), CPU or GPU
     openai = "openai"  # any OpenAI-compatible upstream: vLLM, SGLang, Ollama's /v1, a cloud API
     ollama = "ollama"  # Ollama's native /api/chat
 
@@ -41,7 +44,7 @@ class Settings(ServiceSettings):
         1024, description="Requests handled at once (streams are long-lived; the local engine has its own queue)."
     )
     max_queue: int = Field(1024, description="Requests allowed to wait for a slot; beyond it: 429.")
-    engine: Engine = Field(Engine.local, description="Engine of the single served model when LLM_MODELS is unset.")
+    engine: Engine = Field(Engine.llamacpp, description="Engine of the single served model when LLM_MODELS is unset.")
     model_name: str | None = Field(
         None,
         description="Name the single model is served under (default: the upstream model, or the local model's name).",
@@ -67,18 +70,28 @@ class Settings(ServiceSettings):
     upstream_retries: int = Field(2, description="Retries when the upstream refuses the connection (nothing sent).")
 
     model_path: str | None = Field(
-        None, description="local engine: an HF model dir or a .gguf file (default: the embedded SmolLM2)."
+        None, description="llamacpp: a .gguf file; local: an HF model dir or a .gguf file (default: embedded SmolLM2)."
     )
-    gguf_file: str | None = Field(None, description="local engine: GGUF file name inside LLM_MODEL_PATH.")
+    gguf_file: str | None = Field(None, description="llamacpp/local: GGUF file name inside LLM_MODEL_PATH.")
     device: str = Field("cpu", description="local engine: torch device (cpu, cuda, cuda:1).")
     threads: int | None = Field(
         None,
-        description="local engine: torch CPU threads (default: half the cores, at least 1; the server and the "
+        description="llamacpp/local: CPU threads (default: half the cores, at least 1; the server and the "
         "other services need the rest — on a busy 2-core box 2 threads ran 6x slower than 1).",
     )
-    max_tokens: int = Field(512, description="Default and largest number of tokens the local engine generates.")
-    max_input_tokens: int = Field(4096, description="local engine: longest prompt in tokens (400 above it).")
-    local_max_queue: int = Field(16, description="local engine: generations waiting for the model; beyond: 429.")
+    max_tokens: int = Field(512, description="Default and largest number of tokens the in-process engines generate.")
+    max_input_tokens: int = Field(4096, description="llamacpp/local: longest prompt in tokens (400 above it).")
+    local_max_queue: int = Field(16, description="local engines: generations waiting for the model; beyond: 429.")
+    gguf_convert: Literal["auto", "none", "f16", "q8_0", "q4_0"] = Field(
+        "auto",
+        description="llamacpp: re-encode the GGUF once (into LLM_MODEL_CACHE_DIR) before serving it; auto: f16 "
+        "for the embedded SmolLM2 Q4_1 (its int8-activation kernels change the answers and barely batch), "
+        "none for a file of yours.",
+    )
+    model_cache_dir: Path = Field(Path(".data/models"), description="llamacpp: where converted GGUF files are kept.")
+    local_parallel: int = Field(
+        8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."
+    )
 
     # The sibling services the llm forwards to, so one OpenAI base URL (http://host:7207/v1) and one
     # Ollama base URL (http://host:7207/ollama) serve embeddings, speech and transcription too.

@@ -21,6 +21,8 @@ from services.engine import Lifecycle
 from services.errors import NotFound
 from services.health import Health, Status
 
+IN_PROCESS = {Engine.llamacpp, Engine.local}  # engines that run the model here: no upstream
+
 
 def parse_compact(text: str) -> dict[str, dict[str, Any]]:
     """``name=engine:upstream_model,...`` (upstream_model may itself contain ':' and '/')."""
@@ -51,8 +53,8 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
     table = model_table(settings)
     if table is None:
         engine = settings.engine
-        upstream_model = settings.model_path if engine is Engine.local else settings.upstream_model
-        name = settings.model_name or (EMBEDDED_NAME if engine is Engine.local and not upstream_model else None)
+        upstream_model = settings.model_path if engine in IN_PROCESS else settings.upstream_model
+        name = settings.model_name or (EMBEDDED_NAME if engine in IN_PROCESS and not upstream_model else None)
         name = name or upstream_model or engine.value
         table = {name: {"engine": engine.value, "upstream_model": upstream_model, "gguf_file": settings.gguf_file}}
     routes = []
@@ -67,7 +69,7 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
         unknown = set(merged) - {"upstream_model", "upstream_url", "upstream_api_key", "gguf_file"}
         if unknown:
             raise ValueError(f"LLM_MODELS entry {name!r} has unknown keys {sorted(unknown)}")
-        if engine is not Engine.local and not merged.get("upstream_url"):
+        if engine not in IN_PROCESS and not merged.get("upstream_url"):
             raise ValueError(f"model {name!r} uses the {engine.value} engine but LLM_UPSTREAM_URL is not set")
         routes.append(ModelRoute(name=name, engine=engine, **merged))
     return routes
@@ -124,6 +126,6 @@ class ModelRegistry:
 
 
 def engine_key(route: ModelRoute) -> tuple[Any, ...]:
-    if route.engine is Engine.local:
+    if route.engine in IN_PROCESS:
         return (route.engine, route.upstream_model, route.gguf_file)
     return (route.engine, route.upstream_url, route.upstream_api_key)

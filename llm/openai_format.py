@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -80,6 +81,19 @@ def delta_text(body: dict[str, Any]) -> str:
     delta = first_choice(body).get("delta") or {}
     content = delta.get("content")
     return content if isinstance(content, str) else ""
+
+
+def merge_tool_calls(calls: dict[int, dict[str, Any]], chunk: dict[str, Any]) -> None:
+    """Add a chunk's ``delta.tool_calls`` (which may arrive in pieces) to ``calls``, keyed by index."""
+    delta = first_choice(chunk).get("delta") or {}
+    for part in delta.get("tool_calls") or []:
+        empty = {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        call = calls.setdefault(int(part.get("index", len(calls))), empty)
+        call["id"] = part.get("id") or call["id"]
+        function = part.get("function") or {}
+        call["function"]["name"] += function.get("name") or ""
+        arguments = function.get("arguments") or ""
+        call["function"]["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
 def strip_think(text: str) -> str:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm.structured import response_format_of
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
@@ -34,10 +36,15 @@ class SeedChatRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     stop: Stop = None
+    format: Any = None  # as Ollama's: "json" or a JSON schema the answer must follow
 
     def params(self) -> dict[str, Any]:
         fields = ("temperature", "top_p", "max_tokens", "stop")
-        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        params = {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        response_format = response_format_of(self.format)
+        if response_format is not None:
+            params["response_format"] = response_format
+        return params
 
 
 class OpenAIChatRequest(SeedChatRequest):
@@ -100,6 +107,7 @@ class OllamaGenerateRequest(BaseModel):
     stream: bool = True
     raw: bool = False
     options: OllamaOptions = Field(default_factory=OllamaOptions)
+    format: Any = None
     keep_alive: Any = None
 
 

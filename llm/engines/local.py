@@ -219,9 +219,16 @@ class LocalEngine(Engine):
             log.error("generation failed", exc_info=future.exception())
 
     def prepare(self, request: ChatRequest, loop: asyncio.AbstractEventLoop) -> Job:
+        from llm import structured, tools  # here: llm.tools reads messages with this module's text_of
+
         params = request.params
         if params.get("n") not in (None, 1):
             raise BadRequest("the local engine generates one choice per request (n must be 1)")
+        if structured.json_answer(params) or tools.tool_use(params):
+            raise BadRequest(
+                "the transformers (local) engine cannot hold its answer to JSON or tool calls; "
+                "serve the model as a GGUF with LLM_ENGINE=llamacpp, or from an upstream"
+            )
         if request.raw_prompt is not None:
             inputs = self.tokenizer(request.raw_prompt, return_tensors="pt")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 from llm import openai_format
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.engines.upstream import RemoteEngine
+from llm.tools import arguments_of
 from services.errors import BadRequest, UpstreamError
 
 OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop"}
@@ -27,11 +29,38 @@ def ollama_options(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def text_content(message: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI message as Ollama takes it: text content, tool-call arguments as objects."""
     content = message.get("content")
     if isinstance(content, list):
         texts = [part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"]
         message = {**message, "content": "".join(texts)}
+    if message.get("tool_calls"):
+        calls = [
+            {"function": {**call.get("function", {}), "arguments": arguments_of(call.get("function") or {})}}
+            for call in message["tool_calls"]
+        ]
+        message = {**message, "content": message.get("content") or "", "tool_calls": calls}
     return message
+
+
+def openai_tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ollama's ``message.tool_calls`` (arguments as objects) as OpenAI's (arguments as a JSON string)."""
+    calls = []
+    for i, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        arguments = function.get("arguments", {})
+        calls.append(
+            {
+                "index": i,
+                "id": call.get("id") or f"call_{i}",
+                "type": "function",
+                "function": {
+                    "name": function.get("name"),
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False),
+                },
+            }
+        )
+    return calls
 
 
 class OllamaEngine(RemoteEngine):
@@ -42,8 +71,8 @@ class OllamaEngine(RemoteEngine):
         if request.raw_prompt is not None:
             raise BadRequest(f"raw prompts need the local engine; {self.description} takes chat messages")
         body["messages"] = [text_content(message) for message in request.messages]
-        if request.params.get("tools"):
-            body["tools"] = request.params["tools"]
+        if request.params.get("tools") and request.params.get("tool_choice") != "none":
+            body["tools"] = request.params["tools"]  # Ollama has no tool_choice: "none" is no tools
         response_format = request.params.get("response_format") or {}
         if response_format.get("type") == "json_object":
             body["format"] = "json"
@@ -63,6 +92,11 @@ class OllamaEngine(RemoteEngine):
         )
         if message.get("thinking"):
             result["choices"][0]["message"]["reasoning_content"] = message["thinking"]
+        calls = openai_tool_calls(message)
+        if calls:
+            without_index = [{key: value for key, value in call.items() if key != "index"} for call in calls]
+            result["choices"][0]["message"]["tool_calls"] = without_index
+            result["choices"][0]["finish_reason"] = "tool_calls"
         return result
 
     async def open_stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -72,7 +106,7 @@ class OllamaEngine(RemoteEngine):
     async def chunks(self, model: str, response: httpx.Response) -> AsyncIterator[Chunk]:
         chunk_id, created = openai_format.completion_id(), int(time.time())
         lines = self.upstream.lines(response)
-        done = False
+        done = called = False
         try:
             async for line in lines:
                 if done or not line.strip():
@@ -86,11 +120,15 @@ class OllamaEngine(RemoteEngine):
                     delta["content"] = message["content"]
                 if message.get("thinking"):
                     delta["reasoning_content"] = message["thinking"]
+                if message.get("tool_calls"):
+                    delta["tool_calls"] = openai_tool_calls(message)
+                    called = True
                 if event.get("done"):
                     counts = openai_format.usage(
                         int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0)
                     )
-                    yield openai_format.chunk(chunk_id, model, created, delta, finish_reason(event), counts)
+                    finish = "tool_calls" if called else finish_reason(event)
+                    yield openai_format.chunk(chunk_id, model, created, delta, finish, counts)
                     done = True
                     continue
                 if delta:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi.responses import Response
 
+from llm import structured, tools
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRegistry, ModelRoute
 from llm.schemas import Message
@@ -23,16 +24,23 @@ def chat_request(route: ModelRoute, messages: list[Message] | list[dict[str, Any
     return ChatRequest(model=route.engine_model, messages=dumped, params=params)
 
 
+def checked(chat: ChatRequest) -> ChatRequest:
+    """A malformed response_format or tools is a 400 on every engine, before anything is sent or generated."""
+    structured.json_answer(chat.params)
+    tools.tool_use(chat.params)
+    return chat
+
+
 async def complete(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, Completion]:
     route, engine = models.ready(model)
-    completion = await engine.complete(chat(route))
+    completion = await engine.complete(checked(chat(route)))
     completion["model"] = route.name
     return route, completion
 
 
 async def open_stream(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, AsyncIterator[Chunk]]:
     route, engine = models.ready(model)
-    chunks = await engine.open_stream(chat(route))
+    chunks = await engine.open_stream(checked(chat(route)))
     return route, chunks
 
 

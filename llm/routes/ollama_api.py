@@ -28,6 +28,7 @@ from llm.schemas import (
     OllamaGenerateRequest,
 )
 from llm.siblings import Siblings
+from llm.structured import response_format_of
 from services.errors import BadRequest, NotFound, UpstreamError
 from services.streaming import ndjson_response
 
@@ -55,6 +56,11 @@ def stats(completion: Completion, started: float) -> dict[str, Any]:
         "eval_count": counts.get("completion_tokens", 0),
         "eval_duration": elapsed,
     }
+
+
+def with_format(params: dict[str, Any], format_: Any) -> dict[str, Any]:
+    response_format = response_format_of(format_)
+    return {**params, "response_format": response_format} if response_format else params
 
 
 def ollama_tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,9 +102,11 @@ async def answer(
 async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, started: float) -> AsyncIterator[Any]:
     think = openai_format.ThinkFilter()
     last: Chunk = {}
+    calls: dict[int, dict[str, Any]] = {}
     try:
         async for chunk in chunks:
             last = chunk
+            openai_format.merge_tool_calls(calls, chunk)
             text = think.feed(openai_format.delta_text(chunk))
             if text:
                 if shape == "chat":
@@ -110,6 +118,10 @@ async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, star
                     }
                 else:
                     yield {"model": name, "created_at": now(), "response": text, "done": False}
+        if calls and shape == "chat":
+            tool_calls = ollama_tool_calls({"tool_calls": [*calls.values()]})
+            message = {"role": "assistant", "content": "", "tool_calls": tool_calls}
+            yield {"model": name, "created_at": now(), "message": message, "done": False}
         final: dict[str, Any] = {"model": name, "created_at": now()}
         if shape == "chat":
             final["message"] = {"role": "assistant", "content": ""}
@@ -135,17 +147,15 @@ async def chat(request: Request, models: ModelsDep) -> Response:
             }
         )
     messages = [m.model_dump(exclude_none=True, exclude={"images"}) for m in no_images(body.messages)]
-    params = body.options.params()
+    params = with_format(body.options.params(), body.format)
     if body.tools:
         route, _ = models.resolve(body.model)
         if "tools" not in capabilities(route):
             engine = route.engine.value
             raise BadRequest(f"{route.name} does not support tools (the {engine} engine has no tool calling)")
         params["tools"] = body.tools
-    if body.format == "json":
-        params["response_format"] = {"type": "json_object"}
-    elif isinstance(body.format, dict):
-        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": body.format}}
+    if (body.model_extra or {}).get("tool_choice") is not None:  # not Ollama's: lingxi takes OpenAI's values
+        params["tool_choice"] = body.model_extra["tool_choice"]  # type: ignore[index]
 
     def build(route: ModelRoute) -> ChatRequest:
         return ChatRequest(route.engine_model, messages, params)
@@ -165,9 +175,11 @@ async def generate(request: Request, models: ModelsDep) -> Response:
         {"role": "user", "content": body.prompt}
     ]
 
+    params = with_format(body.options.params(), body.format)
+
     def build(route: ModelRoute) -> ChatRequest:
         raw = body.prompt if body.raw else None
-        return ChatRequest(route.engine_model, messages, body.options.params(), raw_prompt=raw)
+        return ChatRequest(route.engine_model, messages, params, raw_prompt=raw)
 
     return await answer(models, body.model, build, body.stream, "generate")
 

@@ -24,7 +24,7 @@ from llm.siblings import Siblings
 from services.errors import BadRequest, LingxiError
 
 PREFIX = "/ollama"
-TOOL_ENGINES = frozenset({Engine.openai, Engine.ollama})  # upstreams pass tools on; the local engine has none yet
+TOOL_ENGINES = frozenset({Engine.llamacpp, Engine.openai, Engine.ollama})  # the local (transformers) engine has none
 Body = TypeVar("Body", bound=BaseModel)
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 KernelHandler = Callable[[Request, Any], Any]  # the kernel's own handlers are coroutines answering a JSONResponse

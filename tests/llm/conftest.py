@@ -1,6 +1,6 @@
 """Real servers for the llm tests.
 
-``smol``: lingxi llm with the local engine on the real SmolLM2 (loaded once per session).
+``smol``: lingxi llm with the embedded llamacpp engine on the real SmolLM2 (loaded once per session).
 ``gateway``: a second lingxi llm whose models are served by the ``openai`` and ``ollama`` engines,
 pointed at ``smol``'s ``/v1`` and ``/ollama`` APIs (real servers speaking the real wire formats), plus
 one model whose upstream is down; its sibling services are down too.
@@ -78,7 +78,7 @@ def wait_healthy(url: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def smol() -> Iterator[Running]:
-    settings = Settings(max_tokens=48, local_max_queue=4, **NO_SIBLINGS)
+    settings = Settings(max_tokens=48, local_max_queue=0, local_parallel=8, **NO_SIBLINGS)
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
