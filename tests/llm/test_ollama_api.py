@@ -80,7 +80,7 @@ def test_tags_show_and_ps_list_chat_and_embedding_models(suite, smol):
     assert client(suite).show(MINILM).capabilities == ["embedding"]
     assert client(suite).show(SMOL).capabilities == ["completion", "tools"]  # the upstream engine passes tools on
     local = client(smol).show(SMOL)
-    assert local.capabilities == ["completion"] and local.details.family == "llama"  # no tool calling yet
+    assert local.capabilities == ["completion", "tools"] and local.details.family == "llama"  # llamacpp calls tools
     running = client(suite).ps()
     assert [model.model for model in running.models] == [SMOL, MINILM]
     assert running.models[0].expires_at.year > 2100 and running.models[0].size_vram == 0
@@ -144,7 +144,15 @@ def test_every_error_under_ollama_is_a_string_and_under_ollama_v1_an_openai_obje
     assert response.status_code == 404 and SMOL in response.json()["error"]["message"]
 
 
-def test_tools_on_a_model_whose_engine_has_none_is_refused(smol):
-    with pytest.raises(ollama.ResponseError) as caught:
-        client(smol).chat(model=SMOL, messages=[{"role": "user", "content": "北京今天天气怎么样?"}], tools=[TOOL])
-    assert caught.value.status_code == 400 and "does not support tools" in caught.value.error
+def test_tools_through_ollama_chat_come_back_as_ollama_tool_calls(smol):
+    answer = client(smol).chat(
+        model=SMOL,
+        messages=[{"role": "user", "content": "北京今天天气怎么样?"}],
+        tools=[TOOL],
+        options={"num_predict": 48},
+    )
+    if answer.message.tool_calls:  # auto: the model chose to call
+        (call,) = answer.message.tool_calls
+        assert call.function.name == "get_weather" and isinstance(call.function.arguments, dict)
+    else:
+        assert answer.message.content and not answer.message.content.lstrip().startswith("{")
