@@ -164,11 +164,18 @@ class Transcriber:
             yield transcript, segments
 
     async def transcribe(
-        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None, words: bool = False
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        words: bool = False,
+        merge: bool = True,
     ) -> Result:
+        """``merge``: neighbouring stretches of speech share a piece of up to ``chunk_seconds``."""
         spans = await self.speech(audio)
         collected = Collector(audio.size / SAMPLE_RATE, language)
-        for piece in self.pieces(spans, merge=True):
+        for piece in self.pieces(spans, merge=merge):
             transcript, segments = await self.transcribe_piece(audio, piece, collected.language, prompt, words)
             collected.add(transcript, segments, self.engine.languages)
         return collected.result()

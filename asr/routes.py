@@ -19,8 +19,17 @@ from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisco
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
+from asr.diarize import (
+    Diarizer,
+    SpeakerOptions,
+    attribute,
+    check_chunking_strategy,
+    references,
+    seed_speakers,
+    speaker_at,
+)
 from asr.engines.base import SAMPLE_RATE, Span
-from asr.formats import to_srt, to_verbose_json, to_vtt
+from asr.formats import to_diarized_json, to_srt, to_verbose_json, to_vtt
 from asr.live import LiveBuffer, Resampler, StreamFormat
 from asr.pipeline import Collector, Result, Ticket, Transcriber
 from services.app import app_state
@@ -29,8 +38,10 @@ from services.streaming import ndjson_response, sse_response
 
 log = logging.getLogger("lingxi.asr")
 CLOSE_CODES = {400: 1003, 413: 1009, 429: 1013, 503: 1013}
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 TranscriberDep = Annotated[Transcriber, app_state("transcriber")]
+DiarizerDep = Annotated[Diarizer, app_state("diarizer")]
+SpeakerCount = Annotated[int | None, Form()]  # checked by SpeakerOptions.parse (400)
 router = APIRouter()
 
 
@@ -52,30 +63,62 @@ def with_release(response: StreamingResponse, ticket: Ticket) -> StreamingRespon
 
 @router.post("/asr")
 async def asr(
-    transcriber: TranscriberDep, file: UploadFile = File(...), language: str | None = Form(None)
+    transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
+    file: UploadFile = File(...),
+    language: str | None = Form(None),
+    diarize: bool = Form(False),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
 ) -> dict[str, Any]:
     code = transcriber.check_language(language)
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
     async with transcriber.admit():
         audio = await transcriber.decode(await file.read())
-        result = await transcriber.transcribe(audio, language=code)
-    return seed_body(result)
+        merge = not diarize or diarizer.merge_pieces
+        result = await transcriber.transcribe(audio, language=code, words=diarize, merge=merge)
+        spoken = await diarizer.attribute(audio, result.segments, options) if diarize else None
+    return seed_speakers(seed_body(result), spoken)
 
 
 @router.post("/asr/stream")
 async def asr_stream(
-    transcriber: TranscriberDep, file: UploadFile = File(...), language: str | None = Form(None)
+    transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
+    file: UploadFile = File(...),
+    language: str | None = Form(None),
+    diarize: bool = Form(False),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
 ) -> Response:
     code = transcriber.check_language(language)
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
     ticket, audio = await transcriber.admit_and_decode(await file.read())
+    try:
+        turns = await diarizer.turns(audio, options) if diarize else None
+    except BaseException:
+        ticket.release()
+        raise
 
     async def lines() -> AsyncIterator[dict[str, Any]]:
         collected = Collector(audio.size / SAMPLE_RATE, code)
         try:
             async for transcript, segments in transcriber.stream(audio, language=code):
                 collected.add(transcript, segments, transcriber.engine.languages)
-                span = {"start": round(segments[0].start, 3), "end": round(segments[-1].end, 3)} if segments else {}
+                span: dict[str, Any] = {}
+                if segments:
+                    span = {"start": round(segments[0].start, 3), "end": round(segments[-1].end, 3)}
+                if turns is not None and segments:
+                    span["speaker"] = speaker_at(turns, segments[0].start, segments[-1].end)
                 yield {"partial_text": collected.text, "text": transcript.text, **span}
-            body = seed_body(collected.result())
+            result = collected.result()
+            body = seed_speakers(seed_body(result), None if turns is None else attribute(result.segments, turns))
             yield {"partial_text": body.pop("text"), "final": True, **body}
         finally:
             ticket.release()
@@ -86,6 +129,7 @@ async def asr_stream(
 @router.post("/v1/audio/transcriptions")
 async def transcriptions(
     transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
     file: UploadFile = File(...),
     model: str = Form("whisper-1"),
     language: str | None = Form(None),
@@ -94,14 +138,32 @@ async def transcriptions(
     temperature: float = Form(0.0),
     stream: bool = Form(False),
     timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
+    chunking_strategy: str | None = Form(None),
+    known_speaker_names: list[str] | None = Form(None, alias="known_speaker_names[]"),
+    known_speaker_references: list[str] | None = Form(None, alias="known_speaker_references[]"),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
 ) -> Response:
     code = transcriber.check_language(language)
     words = "word" in (timestamp_granularities or [])
+    check_chunking_strategy(chunking_strategy)
+    diarize = response_format == "diarized_json"
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
+        if stream:
+            raise BadRequest("stream=true is not supported with response_format=diarized_json")
+        known = await references(known_speaker_names or [], known_speaker_references or [], transcriber)
+        options = SpeakerOptions(options.num_speakers, options.min_speakers, options.max_speakers, known)
     if stream:
         return await transcription_stream(transcriber, file, code, prompt)
     async with transcriber.admit():
         audio = await transcriber.decode(await file.read())
-        result = await transcriber.transcribe(audio, language=code, prompt=prompt, words=words)
+        merge = not diarize or diarizer.merge_pieces
+        result = await transcriber.transcribe(audio, language=code, prompt=prompt, words=words or diarize, merge=merge)
+        if diarize:
+            return JSONResponse(to_diarized_json(result, await diarizer.attribute(audio, result.segments, options)))
     if response_format == "text":
         return PlainTextResponse(result.text + "\n")
     if response_format == "srt":

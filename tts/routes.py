@@ -18,6 +18,7 @@ from tts.config import Settings
 from tts.engines.base import PromptAudio, SynthesisRequest
 from tts.synthesis import Synthesizer
 from tts.text import split_sentences
+from tts.voice_match import VoiceMatch
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "opus": "audio/ogg", "pcm": "audio/pcm"}
 OPENAI_PCM_RATE = 24_000  # OpenAI's pcm format: 24 kHz, 16-bit little-endian, mono
@@ -25,6 +26,7 @@ TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 EXTENSION = "tts"  # the app's synthesizer is its extension of this name
 blueprint = Blueprint("tts", __name__)
 formats = cache(available_formats)
+voice_match = cache(VoiceMatch)
 
 
 def current_synthesizer() -> Synthesizer:
@@ -82,6 +84,10 @@ def synthesize() -> Response:
         body = synthesizer.stream_wav(synthesis, sentences)
         return Response(body, mimetype="audio/wav", headers={**headers, "X-Accel-Buffering": "no"})
     audio = synthesizer.synthesize(synthesis, sentences)
+    if synthesis.prompt_audio is not None:
+        similarity = voice_match().similarity(synthesis.prompt_audio.samples, audio)
+        if similarity is not None:
+            headers["X-Voice-Similarity"] = f"{similarity:.3f}"  # speaker-embedding cosine, reference vs output
     return Response(to_wav(audio), mimetype="audio/wav", headers=headers)
 
 
