@@ -57,22 +57,14 @@ def serve(name: str, host: str | None = None, port: int | None = None) -> None:
     configure_logging(settings.log_level)
     logging.getLogger("lingxi").info("%s listening on http://%s:%s", name, settings.host, settings.port)
     if spec.framework == "flask":
-        import waitress
+        from services.serving import serve_wsgi
 
-        waitress.serve(
-            app, host=settings.host, port=settings.port, threads=getattr(settings, "threads", 8), ident="lingxi"
-        )
+        threads = getattr(settings, "threads", 8)
+        serve_wsgi(app, host=settings.host, port=settings.port, threads=threads, grace_s=GRACE_S)
     else:
-        import uvicorn
+        from services.serving import serve_asgi
 
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
+        serve_asgi(app, host=settings.host, port=settings.port, log_level=settings.log_level, grace_s=GRACE_S)
 
 
 def gpu_map(value: str | None) -> dict[str, str]:
