@@ -54,7 +54,7 @@ class Page:
     acknowledged: bool = False  # an ingest of it was answered 2xx
 
 
-def page_text(rng: random.Random, marker: str, paragraphs: int = 12) -> list[str]:
+def page_text(rng: random.Random, marker: str, paragraphs: int = 8) -> list[str]:
     return [" ".join([marker, *(rng.choice(WORDS) for _ in range(70))]).capitalize() + "." for _ in range(paragraphs)]
 
 
@@ -263,3 +263,31 @@ def test_websearch_killed_mid_ingest_leaves_every_page_whole_or_absent(websearch
         f"{left_to_repair} left points to remove, {repaired} start-ups repaired the index; "
         f"0 pages lost or half-indexed"
     )
+
+
+def test_start_up_embeds_chunks_without_vectors_again_and_removes_vectors_of_no_chunk(websearch_world, page_server):
+    """What the order of writes before this one could leave (a kill between Qdrant's delete of the
+    old vectors and the commit): rows without vectors, and vectors without rows."""
+    from qdrant_client import QdrantClient, models
+
+    world, rng = websearch_world, random.Random(5)
+    marker = "".join(rng.choice(string.ascii_lowercase) for _ in range(10))
+    url = page_server.html("/repair", article(f"Report {marker}", page_text(rng, marker)))
+    world.start()
+    assert httpx.post(f"{world.base}/ingest", json={"url": url}, timeout=60).status_code == 200
+    world.stop()
+    chunks, _, points = stored(world)
+    client = QdrantClient(path=world.qdrant_path)
+    try:
+        client.delete("websearch_chunks", points_selector=models.PointIdsList(points=list(chunks)))
+        client.upsert("websearch_chunks", [models.PointStruct(id=10**9, vector=[0.1] * 384, payload={"url": "x"})])
+    finally:
+        client.close()
+
+    world.start()
+    repaired = f"removed 0 points of unfinished ingests and 1 of no chunk; embedded {len(chunks)} chunks again"
+    assert repaired in world.log_path.read_text()
+    check_through_the_api(world, [Page("/repair", [Version(marker, "")], acknowledged=True)], page_server.url)
+    world.stop()
+    repaired_chunks, pending, points = stored(world)
+    assert repaired_chunks == chunks and set(points) == set(chunks) and pending == set()
