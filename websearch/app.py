@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embedder = EmbeddingClient(settings.embedding_url, api_key=settings.embedding_api_key, timeout_s=120)
         index = WebIndex(settings, store, vectors, embedder)
         await store.open()
-        opened = asyncio.create_task(migrate_when_reachable(store, state))
+        opened = asyncio.create_task(prepare_when_reachable(index, state))
         await asyncio.to_thread(tokens.load_segmenter)
         state["index"] = app.state.index = index
         try:
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extra = {**SERVICE, "dependencies": dependencies}
         if down:
             return Health(Status.error, "; ".join(f"{name} is down: {why}" for name, why in down.items()), extra)
+        if not state.get("reconciled"):
+            return Health(Status.loading, "checking that PostgreSQL and Qdrant agree", extra)
         return Health(Status.ok, None, extra)
 
     app = create_service_app(settings, name="websearch", health=health, lifespan=lifespan)
@@ -68,16 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def migrate_when_reachable(store: Store, state: dict[str, Any]) -> None:
-    """Apply the schema in the background, retrying, so the service can start before its database."""
+async def prepare_when_reachable(index: WebIndex, state: dict[str, Any]) -> None:
+    """In the background, retrying, so the service can start before its dependencies: apply the schema,
+    then repair what a crash may have left in PostgreSQL and Qdrant (``state["reconciled"]`` once done)."""
     state["store_error"] = "PostgreSQL: connecting"
     delay = 0.5
     while True:
         try:
-            await store.migrate()
+            await index.store.migrate()
             state.pop("store_error", None)
-            return
+            break
         except Exception as exc:  # any failure to reach or migrate the database: report it in /health, retry
             state["store_error"] = f"PostgreSQL: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
+    await index.reconcile_when_reachable()
+    state["reconciled"] = True

@@ -14,6 +14,7 @@ from websearch import tokens
 from websearch.chunking import chunk_text
 from websearch.config import Settings
 from websearch.extract import HTML_TYPES, TEXT_TYPES, extract
+from websearch.pending import IngestLease, Repairs, ingest_lease, reconcile
 from websearch.snippets import snippet
 from websearch.store import ChunkHit, Store, isoformat
 from websearch.vectors import VectorStore
@@ -76,26 +77,51 @@ class WebIndex:
         vectors = await self.embed(texts, "document")
         html = page.html[: self.settings.max_html_chars]
 
-        async with self.store.connection() as conn, conn.transaction():
-            page_id, new_ids, old_ids = await self.store.replace_page(
-                conn, url, page, html, list(zip(texts, index_texts, strict=True))
-            )
-            payloads = [
-                {"url": url, "title": page.title, "chunk_index": i, "page_id": page_id} for i in range(len(new_ids))
-            ]
+        chunks = list(zip(texts, index_texts, strict=True))
+        payloads = [{"url": url, "title": page.title, "chunk_index": i} for i in range(len(texts))]
+        async with ingest_lease(self.store) as lease:  # the order of writes: see websearch/pending.py
+            new_ids = await lease.reserve(len(texts))
             try:
                 await self.vectors.upsert(new_ids, vectors, payloads)
-                await self.vectors.delete(old_ids)
+                page_id, old_ids = await lease.commit_page(url, page, html, chunks, new_ids)
             except LingxiError:
-                await self._forget_vectors(new_ids)
-                raise  # leaving the transaction block rolls PostgreSQL back: nothing half-indexed
+                await self._forget_points(lease, new_ids)
+                raise
+            await self._forget_points(lease, old_ids)
         return self._result(url, page_id, len(new_ids), page.title, page.published_at)
 
-    async def _forget_vectors(self, ids: list[int]) -> None:
+    async def _forget_points(self, lease: IngestLease, ids: list[int]) -> None:
+        """Delete points that belong to no chunk (any more); what cannot be deleted now stays pending, for
+        the next start-up's reconcile."""
+        if not ids:
+            return
         try:
             await self.vectors.delete(ids)
-        except LingxiError:
-            log.warning("could not remove %d vectors of a failed ingest; they point at no chunk", len(ids))
+            await lease.release(ids)
+        except LingxiError as exc:
+            log.warning("%d points of no chunk stay until websearch starts again: %s", len(ids), exc.message)
+
+    async def reconcile_when_reachable(self) -> Repairs:
+        """Repair what a crash left in PostgreSQL and Qdrant (websearch/pending.py), trying again while a
+        dependency is down (/health says which)."""
+        delay = 0.5
+        while True:
+            try:
+                repairs = await reconcile(self.store, self.vectors, self.embed)
+                break
+            except LingxiError as exc:
+                log.info("cannot check the index yet: %s", exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        if repairs:
+            log.warning(
+                "repaired the index: removed %d points of unfinished ingests and %d of no chunk; "
+                "embedded %d chunks again",
+                repairs.unfinished,
+                repairs.orphans,
+                repairs.reembedded,
+            )
+        return repairs
 
     @staticmethod
     def _result(
