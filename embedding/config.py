@@ -73,7 +73,10 @@ class Settings(ServiceSettings):
 
     max_batch_size: int = Field(64, ge=1, description="Most inputs the model encodes in one batch.")
     max_wait_ms: float = Field(
-        5.0, ge=0, description="How long the first waiting input waits for others to fill a batch (0: no wait)."
+        0.0,
+        ge=0,
+        description="How long the first waiting input waits for others to fill a batch. 0 (default): none, an idle "
+        "model starts at once, and requests arriving while it runs form the next batch.",
     )
     batching: bool = Field(
         True, description="Batch inputs of concurrent requests together (false: each request is encoded alone)."
