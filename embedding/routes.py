@@ -24,10 +24,12 @@ from embedding.schemas import (
     RerankRequest,
     SimilarityRequest,
     TextsRequest,
+    parse_input_type,
 )
 from embedding.service import EmbeddingService
 from embedding.vectors import cosine, to_base64
 from services.app import app_state
+from services.errors import BadRequest
 
 
 class VectorsResponse(JSONResponse):
@@ -119,9 +121,10 @@ async def rank(
 
 # --- seed catch-alls: last -------------------------------------------------------------------------
 @router.get("/{model}/{text:path}")
-async def embed_one(model: str, text: str, service: ServiceDep) -> VectorsResponse:
+async def embed_one(model: str, text: str, service: ServiceDep, input_type: str | None = None) -> VectorsResponse:
     name = resolve_seed_model(service, model)
-    result = await service.embed([EmbedInput(text=check_text(text, "text", service.settings))])
+    role = parse_role(input_type)
+    result = await service.embed([EmbedInput(text=check_text(text, "text", service.settings))], role)
     return VectorsResponse({"model": name, "embedding": result.vectors[0], "dim": result.vectors.shape[1]})
 
 
@@ -132,6 +135,14 @@ async def embed_many(model: str, body: TextsRequest, service: ServiceDep) -> Vec
     inputs = [EmbedInput(text=t) for t in texts]
     result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
     return VectorsResponse({"model": name, "embeddings": result.vectors, "dim": result.vectors.shape[1]})
+
+
+def parse_role(input_type: str | None) -> InputType:
+    """``?input_type=`` of the seed GET route (default: document), as the request bodies take it."""
+    try:
+        return parse_input_type(input_type) or InputType.document
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 def resolve_seed_model(service: EmbeddingService, model: str) -> str:

@@ -35,6 +35,8 @@ class WebIndex:
         self.store = store
         self.vectors = vectors
         self.embedder = embedder
+        self.embedding_model: str | None = None  # what the embedding service serves, learnt from its /health
+        self.embedding_dimension: int | None = None
         self.fetcher = SafeFetcher(
             allowed_hosts=settings.allowed_hosts, timeout_s=settings.fetch_timeout_s, max_bytes=settings.fetch_max_bytes
         )
@@ -75,6 +77,7 @@ class WebIndex:
         texts = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
         index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
         vectors = await self.embed(texts, "document")
+        await self._check_index(len(vectors[0]))  # never mix vectors of two models in one collection
         html = page.html[: self.settings.max_html_chars]
 
         chunks = list(zip(texts, index_texts, strict=True))
@@ -159,6 +162,7 @@ class WebIndex:
 
     async def semantic(self, query: str, limit: int) -> list[Hit]:
         [vector] = await self.embed([query], "query")
+        await self._check_index(len(vector))
         scored = await self.vectors.search(vector, limit)
         chunks = await self.store.chunks_by_id([point_id for point_id, _ in scored])
         return [Hit(chunks[i], score, "semantic") for i, score in scored if i in chunks]
@@ -191,15 +195,30 @@ class WebIndex:
 
     async def health(self) -> dict[str, str]:
         """Each dependency: "ok" or what is wrong."""
-        checks = {"postgres": self.store.ping(), "qdrant": self.vectors.ping(), "embedding": self._embedding_ping()}
+        checks = {"postgres": self.store.ping(), "qdrant": self.vectors.ping(), "embedding": self._embedding_model()}
         results = await asyncio.gather(*checks.values(), return_exceptions=True)
-        return {
+        report = {
             name: "ok" if not isinstance(result, BaseException) else getattr(result, "message", type(result).__name__)
             for name, result in zip(checks, results, strict=True)
         }
+        if report["qdrant"] == report["embedding"] == "ok" and self.embedding_dimension:
+            try:  # the collection was built with the model the embedding service serves
+                await self._check_index(self.embedding_dimension)
+                report["index"] = "ok"
+            except LingxiError as exc:
+                report["index"] = exc.message
+        return report
 
-    async def _embedding_ping(self) -> None:
-        await self.embedder.get_json("/health")
+    async def _check_index(self, dimension: int) -> None:
+        await self.vectors.check(self.embedding_model or await self._embedding_model(), dimension)
+
+    async def _embedding_model(self) -> str:
+        """The name and dimension of the model the embedding service serves, from its /health."""
+        body = await self.embedder.get_json("/health")
+        self.embedding_model = str(body.get("model") or self.settings.embedding_model or "unknown")
+        dimension = body.get("embedding_dimension")
+        self.embedding_dimension = dimension if isinstance(dimension, int) else None
+        return self.embedding_model
 
 
 def min_max(hits: list[Hit]) -> dict[int, float]:

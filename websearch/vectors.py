@@ -19,6 +19,10 @@ class VectorStoreUnavailable(NotReady):
     pass
 
 
+class IndexMismatch(NotReady):
+    """The collection holds vectors of another embedding model or dimension (503 until re-indexed)."""
+
+
 class VectorStore:
     def __init__(self, *, url: str | None, path: str, collection: str, api_key: str | None = None) -> None:
         from qdrant_client import AsyncQdrantClient
@@ -31,6 +35,8 @@ class VectorStore:
             Path(path).mkdir(parents=True, exist_ok=True)
             self.client = AsyncQdrantClient(path=path)
         self.dimension: int | None = None
+        self.model: str | None = None  # the embedding model new collections are tagged with (set by check)
+        self.checked: tuple[str, int] | None = None
 
     async def close(self) -> None:
         await self.client.close()
@@ -64,17 +70,39 @@ class VectorStore:
         with self._unavailable_on_failure():
             if await self.client.collection_exists(self.collection):
                 info = await self.client.get_collection(self.collection)
-                existing = info.config.params.vectors.size  # type: ignore[union-attr]
-                if existing != dimension:
-                    raise NotReady(
-                        f"Qdrant collection {self.collection!r} holds {existing}-dimensional vectors but the "
-                        f"embedding model gives {dimension}; use another WEBSEARCH_COLLECTION or re-index"
-                    )
+                self._refuse_mismatch(info, self.model, dimension)
             else:
                 await self.client.create_collection(
-                    self.collection, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                    self.collection,
+                    vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                    metadata={"embedding_model": self.model} if self.model else None,
                 )
         self.dimension = dimension
+
+    async def check(self, model: str, dimension: int) -> None:
+        """Raise ``IndexMismatch`` when the collection was built with another model or dimension than
+        ``model`` gives; new collections are tagged with ``model``."""
+        self.model = model
+        if self.checked == (model, dimension):
+            return
+        with self._unavailable_on_failure():
+            if not await self.client.collection_exists(self.collection):
+                return
+            info = await self.client.get_collection(self.collection)
+        self._refuse_mismatch(info, model, dimension)
+        self.checked = (model, dimension)
+
+    def _refuse_mismatch(self, info: Any, model: str | None, dimension: int) -> None:
+        size = info.config.params.vectors.size
+        built_with = (info.config.metadata or {}).get("embedding_model")  # None: built before models were recorded
+        if size == dimension and (built_with is None or model is None or built_with == model):
+            return
+        raise IndexMismatch(
+            f"the Qdrant collection {self.collection!r} was built with {built_with or 'another model'} "
+            f"({size} dimensions) but the embedding service serves {model or 'a model'} ({dimension} dimensions): "
+            "its vectors cannot be compared. Re-index: delete the collection (or set WEBSEARCH_COLLECTION to a "
+            "new name), restart websearch and ingest the pages again (POST /bulk_ingest)"
+        )
 
     async def upsert(
         self, ids: Sequence[int], vectors: Sequence[Sequence[float]], payloads: Sequence[dict[str, Any]]

@@ -8,9 +8,11 @@ from embedding.engines.cosine import CosineReranker
 from embedding.engines.cross_encoder import CrossEncoderReranker
 from embedding.engines.sentence_transformers import SentenceTransformersEngine
 from embedding.engines.upstream import UpstreamEngine
+from embedding.engines.use_multilingual import UseMultilingualEngine
 from services.errors import NotReady
 
-ENGINES: dict[Engine, type[SentenceTransformersEngine] | type[UpstreamEngine]] = {
+ENGINES: dict[Engine, type[UseMultilingualEngine] | type[SentenceTransformersEngine] | type[UpstreamEngine]] = {
+    Engine.use_multilingual: UseMultilingualEngine,
     Engine.sentence_transformers: SentenceTransformersEngine,
     Engine.upstream: UpstreamEngine,
 }

@@ -23,7 +23,7 @@ from tests.asr.speech import speak
 from tests.conftest import free_port, running_service
 
 OPEN_WEBUI = Path(os.environ.get("OPEN_WEBUI_BIN", "/tmp/owui-venv/bin/open-webui"))
-SMOL, MINILM = "SmolLM2-135M-Instruct", "all-MiniLM-L6-v2"
+SMOL, EMBEDDER = "SmolLM2-135M-Instruct", "use-multilingual-v3"
 START_TIMEOUT_S = 300  # the first start runs its database migrations: ~90 s on a busy 2-core box
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 SPOKEN = "The weather is nice today. We will walk to the park after lunch."
@@ -59,7 +59,7 @@ def open_webui_env(lingxi: str, data_dir: Path) -> dict[str, str]:
         "OPENAI_API_KEY": "none",
         "OLLAMA_BASE_URL": f"{lingxi}/ollama",
         "RAG_EMBEDDING_ENGINE": "openai",
-        "RAG_EMBEDDING_MODEL": MINILM,
+        "RAG_EMBEDDING_MODEL": EMBEDDER,
         "RAG_OPENAI_API_BASE_URL": v1,
         "RAG_OPENAI_API_KEY": "none",
         "AUDIO_STT_ENGINE": "openai",
@@ -108,9 +108,9 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
 
 
 def test_open_webui_lists_lingxis_models(webui):
-    assert {SMOL, MINILM} <= {model["id"] for model in webui.get("/api/models").json()["data"]}
+    assert {SMOL, EMBEDDER} <= {model["id"] for model in webui.get("/api/models").json()["data"]}
     assert SMOL in [model["id"] for model in webui.get("/openai/models").json()["data"]]
-    assert [model["model"] for model in webui.get("/ollama/api/tags").json()["models"]] == [SMOL, MINILM]
+    assert [model["model"] for model in webui.get("/ollama/api/tags").json()["models"]] == [SMOL, EMBEDDER]
 
 
 def test_open_webui_chats_through_its_openai_and_its_ollama_connection(webui):
@@ -125,7 +125,7 @@ def test_open_webui_chats_through_its_openai_and_its_ollama_connection(webui):
 
 @pytest.mark.parametrize("engine", ["openai", "ollama"])
 def test_open_webui_rag_embeds_through_lingxi(webui, lingxi, engine):
-    update = {"RAG_EMBEDDING_ENGINE": engine, "RAG_EMBEDDING_MODEL": MINILM}
+    update = {"RAG_EMBEDDING_ENGINE": engine, "RAG_EMBEDDING_MODEL": EMBEDDER}
     if engine == "ollama":
         update["ollama_config"] = {"url": f"{lingxi}/ollama", "key": ""}
     assert webui.post("/api/v1/retrieval/embedding/update", json=update).status_code == 200

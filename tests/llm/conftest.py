@@ -27,7 +27,7 @@ from llm.config import Settings
 from tests.conftest import free_port, running_service
 
 SMOL = "SmolLM2-135M-Instruct"
-MINILM = "all-MiniLM-L6-v2"
+EMBEDDER = "use-multilingual-v3"
 NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": ""}  # not whatever runs on the default ports
 LOAD_TIMEOUT_S = 240
 

@@ -6,7 +6,7 @@ import math
 from langchain_ollama import ChatOllama, OllamaEmbeddings
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-from tests.llm.conftest import MINILM, SMOL
+from tests.llm.conftest import EMBEDDER, SMOL
 
 QUESTION = "What is the capital of France?"
 TEXTS = ["I love programming", "我喜欢编程"]
@@ -22,10 +22,10 @@ def test_langchain_openai_chat_and_embeddings(suite):
     # check_embedding_ctx_length=False: LangChain would otherwise count tokens with tiktoken, which
     # downloads its vocabulary from the internet; lingxi's embedding service cuts long inputs itself
     embeddings = OpenAIEmbeddings(
-        base_url=f"{suite.url}/v1", api_key="unused", model=MINILM, check_embedding_ctx_length=False
+        base_url=f"{suite.url}/v1", api_key="unused", model=EMBEDDER, check_embedding_ctx_length=False
     )
     documents = embeddings.embed_documents(TEXTS)
-    assert len(documents) == 2 and len(documents[0]) == 384
+    assert len(documents) == 2 and len(documents[0]) == 512
     assert cosine(embeddings.embed_query(TEXTS[1]), documents[1]) > 0.999
 
 
@@ -33,7 +33,7 @@ def test_langchain_ollama_chat_and_embeddings(suite):
     chat = ChatOllama(base_url=f"{suite.url}/ollama", model=SMOL, temperature=0, num_predict=32)
     assert "Paris" in chat.invoke(QUESTION).content
     assert "Paris" in "".join(str(chunk.content) for chunk in chat.stream(QUESTION))
-    embeddings = OllamaEmbeddings(base_url=f"{suite.url}/ollama", model=MINILM)
+    embeddings = OllamaEmbeddings(base_url=f"{suite.url}/ollama", model=EMBEDDER)
     documents = embeddings.embed_documents(TEXTS)
-    assert len(documents) == 2 and len(documents[0]) == 384
+    assert len(documents) == 2 and len(documents[0]) == 512
     assert cosine(embeddings.embed_query(TEXTS[1]), documents[1]) > 0.999

@@ -10,7 +10,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.llm.conftest import MINILM, SMOL
+from tests.llm.conftest import EMBEDDER, SMOL
 
 ENGLISH, CHINESE = "I love programming", "我喜欢编程"
 TOOL = {
@@ -28,34 +28,34 @@ def norm(vector) -> float:
 
 
 def test_embed_one_text_and_a_list_in_english_and_chinese(suite):
-    one = client(suite).embed(model=MINILM, input=CHINESE)
-    assert one.model == MINILM and len(one.embeddings) == 1 and len(one.embeddings[0]) == 384
+    one = client(suite).embed(model=EMBEDDER, input=CHINESE)
+    assert one.model == EMBEDDER and len(one.embeddings) == 1 and len(one.embeddings[0]) == 512
     assert one.prompt_eval_count > 0 and one.total_duration > 0
-    many = client(suite).embed(model=MINILM, input=[ENGLISH, CHINESE, "The weather is nice today"])
+    many = client(suite).embed(model=EMBEDDER, input=[ENGLISH, CHINESE, "The weather is nice today"])
     assert len(many.embeddings) == 3 and all(abs(norm(v) - 1) < 1e-3 for v in many.embeddings)
     assert many.embeddings[1] == pytest.approx(one.embeddings[0], abs=1e-5)
     assert many.embeddings[0] != many.embeddings[2]
-    short = client(suite).embed(model=MINILM, input=ENGLISH, dimensions=64, keep_alive="5m", truncate=True)
+    short = client(suite).embed(model=EMBEDDER, input=ENGLISH, dimensions=64, keep_alive="5m", truncate=True)
     assert len(short.embeddings[0]) == 64
     raw = httpx.post(f"{suite.url}/ollama/api/embed", json={"input": ENGLISH}, timeout=60).json()
-    assert ollama.EmbedResponse.model_validate(raw).model == MINILM  # no model named: the embedding default
+    assert ollama.EmbedResponse.model_validate(raw).model == EMBEDDER  # no model named: the embedding default
 
 
 def test_legacy_embeddings_answer_one_vector_for_a_prompt(suite):
-    legacy = client(suite).embeddings(model=MINILM, prompt=CHINESE)
-    assert len(legacy.embedding) == 384
-    assert list(legacy.embedding) == pytest.approx(client(suite).embed(model=MINILM, input=CHINESE).embeddings[0])
-    assert client(suite).embeddings(model=MINILM, prompt="").embedding == []  # Ollama's way to load a model
+    legacy = client(suite).embeddings(model=EMBEDDER, prompt=CHINESE)
+    assert len(legacy.embedding) == 512
+    assert list(legacy.embedding) == pytest.approx(client(suite).embed(model=EMBEDDER, input=CHINESE).embeddings[0])
+    assert client(suite).embeddings(model=EMBEDDER, prompt="").embedding == []  # Ollama's way to load a model
 
 
 def test_embed_refuses_bad_input_with_ollamas_error_string(suite):
     cases = [
-        ({"model": MINILM, "input": [1, 2]}, 400, "invalid input type"),
-        ({"model": MINILM, "input": ENGLISH, "truncate": False}, 400, "truncate"),
+        ({"model": EMBEDDER, "input": [1, 2]}, 400, "invalid input type"),
+        ({"model": EMBEDDER, "input": ENGLISH, "truncate": False}, 400, "truncate"),
         ({"model": SMOL, "input": ENGLISH}, 400, "chat model"),
-        ({"model": "nomic-embed-text", "input": ENGLISH}, 404, MINILM),
-        ({"model": "nomic-embed-text", "input": []}, 404, MINILM),
-        ({"model": MINILM, "input": ENGLISH, "dimensions": -1}, 400, "dimensions"),
+        ({"model": "nomic-embed-text", "input": ENGLISH}, 404, EMBEDDER),
+        ({"model": "nomic-embed-text", "input": []}, 404, EMBEDDER),
+        ({"model": EMBEDDER, "input": ENGLISH, "dimensions": -1}, 400, "dimensions"),
     ]
     for body, status, words in cases:
         response = httpx.post(f"{suite.url}/ollama/api/embed", json=body, timeout=60)
@@ -63,36 +63,36 @@ def test_embed_refuses_bad_input_with_ollamas_error_string(suite):
         assert isinstance(response.json()["error"], str) and words in response.json()["error"], response.json()
     with pytest.raises(ollama.ResponseError) as caught:
         client(suite).embed(model="nomic-embed-text", input=CHINESE)
-    assert caught.value.status_code == 404 and MINILM in caught.value.error
-    assert client(suite).embed(model=MINILM, input=[]).embeddings == []
+    assert caught.value.status_code == 404 and EMBEDDER in caught.value.error
+    assert client(suite).embed(model=EMBEDDER, input=[]).embeddings == []
 
 
 def test_embed_names_the_setting_when_the_embedding_service_is_down(gateway):
     with pytest.raises(ollama.ResponseError) as caught:
-        client(gateway).embed(model=MINILM, input=ENGLISH)
+        client(gateway).embed(model=EMBEDDER, input=ENGLISH)
     assert caught.value.status_code == 502 and "LLM_EMBEDDING_URL" in caught.value.error
 
 
 def test_tags_show_and_ps_list_chat_and_embedding_models(suite, smol):
     listed = client(suite).list()
-    assert [model.model for model in listed.models] == [SMOL, MINILM]
+    assert [model.model for model in listed.models] == [SMOL, EMBEDDER]
     assert ollama.ListResponse.model_validate(httpx.get(f"{suite.url}/ollama/api/tags").json()) == listed
-    assert client(suite).show(MINILM).capabilities == ["embedding"]
+    assert client(suite).show(EMBEDDER).capabilities == ["embedding"]
     assert client(suite).show(SMOL).capabilities == ["completion", "tools"]  # the upstream engine passes tools on
     local = client(smol).show(SMOL)
     assert local.capabilities == ["completion", "tools"] and local.details.family == "llama"  # llamacpp calls tools
     running = client(suite).ps()
-    assert [model.model for model in running.models] == [SMOL, MINILM]
+    assert [model.model for model in running.models] == [SMOL, EMBEDDER]
     assert running.models[0].expires_at.year > 2100 and running.models[0].size_vram == 0
     assert [model.model for model in client(smol).ps().models] == [SMOL]
     with pytest.raises(ollama.ResponseError) as caught:
         client(suite).show("llama3:8b")
-    assert caught.value.status_code == 404 and MINILM in caught.value.error and SMOL in caught.value.error
+    assert caught.value.status_code == 404 and EMBEDDER in caught.value.error and SMOL in caught.value.error
 
 
 def test_pull_of_a_served_model_succeeds_as_for_a_present_model(suite):
     assert client(suite).pull(SMOL).status == "success"
-    assert client(suite).pull(MINILM).status == "success"
+    assert client(suite).pull(EMBEDDER).status == "success"
     assert [part.status for part in client(suite).pull(SMOL, stream=True)] == ["success"]
     with pytest.raises(ollama.ResponseError) as caught:
         client(suite).pull("llama3.2")
@@ -113,7 +113,7 @@ def test_model_management_verbs_say_models_are_configured(suite):
         with pytest.raises(ollama.ResponseError) as caught:
             call()
         assert caught.value.status_code == status and words in caught.value.error
-    assert [model.model for model in client(suite).list().models] == [SMOL, MINILM]  # nothing changed
+    assert [model.model for model in client(suite).list().models] == [SMOL, EMBEDDER]  # nothing changed
 
 
 def test_root_and_version_answer_like_ollama(suite):

@@ -9,7 +9,7 @@ from openai.types import CreateEmbeddingResponse, Model
 from openai.types.audio import Transcription
 from openai.types.chat import ChatCompletion
 
-from tests.llm.conftest import MINILM, SMOL
+from tests.llm.conftest import EMBEDDER, SMOL
 
 ENGLISH, CHINESE = "I love programming", "我喜欢编程"
 SPOKEN = "The weather is nice today. We will walk to the park after lunch."
@@ -21,10 +21,10 @@ def sdk(running, root: str = "/v1", **kwargs) -> openai.OpenAI:
 
 @pytest.mark.parametrize("root", ["/v1", "/ollama/v1"])
 def test_embeddings_through_the_llm_in_english_and_chinese(suite, root):
-    answer = sdk(suite, root).embeddings.create(model=MINILM, input=[ENGLISH, CHINESE])  # the SDK asks for base64
-    assert answer.model == MINILM and [row.index for row in answer.data] == [0, 1]
-    assert len(answer.data[0].embedding) == 384 and answer.data[0].embedding != answer.data[1].embedding
-    raw = httpx.post(f"{suite.url}{root}/embeddings", json={"input": CHINESE, "model": MINILM}, timeout=60)
+    answer = sdk(suite, root).embeddings.create(model=EMBEDDER, input=[ENGLISH, CHINESE])  # the SDK asks for base64
+    assert answer.model == EMBEDDER and [row.index for row in answer.data] == [0, 1]
+    assert len(answer.data[0].embedding) == 512 and answer.data[0].embedding != answer.data[1].embedding
+    raw = httpx.post(f"{suite.url}{root}/embeddings", json={"input": CHINESE, "model": EMBEDDER}, timeout=60)
     body = CreateEmbeddingResponse.model_validate(raw.json())
     assert body.data[0].embedding == pytest.approx(answer.data[1].embedding, abs=1e-5)
     assert raw.headers["content-type"] == "application/json"
@@ -33,11 +33,11 @@ def test_embeddings_through_the_llm_in_english_and_chinese(suite, root):
 @pytest.mark.parametrize("root", ["/v1", "/ollama/v1"])
 def test_models_list_every_reachable_service(suite, root):
     listed = sdk(suite, root).models.list()
-    assert [model.id for model in listed] == [SMOL, MINILM]  # asr and tts do not list models (yet): skipped
-    assert sdk(suite, root).models.retrieve(MINILM).id == MINILM
+    assert [model.id for model in listed] == [SMOL, EMBEDDER]  # asr and tts do not list models (yet): skipped
+    assert sdk(suite, root).models.retrieve(EMBEDDER).id == EMBEDDER
     raw = httpx.get(f"{suite.url}{root}/models").json()
-    assert [Model.model_validate(row).id for row in raw["data"]] == [SMOL, MINILM]
-    with pytest.raises(openai.NotFoundError, match=MINILM):
+    assert [Model.model_validate(row).id for row in raw["data"]] == [SMOL, EMBEDDER]
+    with pytest.raises(openai.NotFoundError, match=EMBEDDER):
         sdk(suite, root).models.retrieve("gpt-9")
 
 
@@ -88,9 +88,9 @@ def test_rerank_is_forwarded_to_the_embedding_service(suite):
 def test_bad_input_gets_the_siblings_own_4xx_in_openais_shape(suite):
     client = sdk(suite, max_retries=0)
     with pytest.raises(openai.APIStatusError) as caught:
-        client.embeddings.create(model=MINILM, input=[])
+        client.embeddings.create(model=EMBEDDER, input=[])
     assert 400 <= caught.value.status_code < 500 and caught.value.body["message"]
-    with pytest.raises(openai.NotFoundError, match=MINILM):
+    with pytest.raises(openai.NotFoundError, match=EMBEDDER):
         client.embeddings.create(model="text-embedding-3-small", input=CHINESE)
     with pytest.raises(openai.BadRequestError, match="style"):
         client.audio.speech.create(model="tts-1", voice="no-such-voice", input="hello")
@@ -102,7 +102,7 @@ def test_bad_input_gets_the_siblings_own_4xx_in_openais_shape(suite):
 @pytest.mark.parametrize(
     ("call", "setting"),
     [
-        (lambda client: client.embeddings.create(model=MINILM, input=ENGLISH), "LLM_EMBEDDING_URL"),
+        (lambda client: client.embeddings.create(model=EMBEDDER, input=ENGLISH), "LLM_EMBEDDING_URL"),
         (lambda client: client.audio.speech.create(model="tts-1", voice="alloy", input="hi"), "LLM_TTS_URL"),
         (lambda client: client.audio.transcriptions.create(model="whisper-1", file=b"RIFF"), "LLM_ASR_URL"),
     ],
