@@ -280,7 +280,9 @@ def test_start_up_embeds_chunks_without_vectors_again_and_removes_vectors_of_no_
     client = QdrantClient(path=world.qdrant_path)
     try:
         client.delete("websearch_chunks", points_selector=models.PointIdsList(points=list(chunks)))
-        client.upsert("websearch_chunks", [models.PointStruct(id=10**9, vector=[0.1] * 384, payload={"url": "x"})])
+        size = client.get_collection("websearch_chunks").config.params.vectors.size  # type: ignore[union-attr]
+        stray = models.PointStruct(id=10**9, vector=[0.1] * size, payload={"url": "x"})
+        client.upsert("websearch_chunks", [stray])
     finally:
         client.close()
 
