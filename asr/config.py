@@ -17,6 +17,11 @@ class Engine(str, enum.Enum):
     upstream = "upstream"
 
 
+class SpeakerEncoderName(str, enum.Enum):
+    resemblyzer = "resemblyzer"
+    none = "none"
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ASR_", env_file=".env", extra="ignore")
 
@@ -58,3 +63,8 @@ class Settings(ServiceSettings):
     )
     min_silence_ms: int = Field(500, ge=100, description="A pause this long ends a speech segment (VAD).")
     ws_max_seconds: float = Field(3600.0, description="Longest live session on WS /asr/ws, in seconds of audio.")
+    speaker_encoder: SpeakerEncoderName = Field(
+        SpeakerEncoderName.resemblyzer,
+        description="Diarization's speaker encoder: resemblyzer (its GE2E weights ship in the resemblyzer wheel, "
+        "loaded on the first diarize request) or none (diarization off).",
+    )

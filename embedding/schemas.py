@@ -22,7 +22,7 @@ def parse_input_type(value: Any) -> Any:
         return value
     if isinstance(value, str) and value.lower() in INPUT_TYPE_ALIASES:
         return INPUT_TYPE_ALIASES[value.lower()]
-    raise ValueError("input_type must be 'query' or 'document'")
+    raise ValueError(f"input_type must be one of {', '.join(INPUT_TYPE_ALIASES)}")
 
 
 class EmbeddingsRequest(BaseModel):

@@ -1,81 +1,36 @@
-"""The embedding service's state: its engine and reranker, their loading, readiness and names.
+"""The embedding service's state: its engine and reranker, their life cycle, readiness and names.
 
 Routes call this; it calls the engines. It holds no HTTP and no torch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import logging
 from typing import Any
 
 import numpy as np
 
 from embedding.config import Settings
-from embedding.engines import build_engine, build_reranker
+from embedding.engines import Models
 from embedding.engines.base import EmbeddingEngine, Embeddings, EmbedInput, InputType, Reranker
 from embedding.vectors import truncate
-from services.errors import LingxiError, NotFound, NotReady, UpstreamError, UpstreamTimeout
+from services.engine import Lifecycle
+from services.errors import NotFound
 from services.fetch import SafeFetcher
-from services.health import Health, Status
-
-log = logging.getLogger("lingxi.embedding")
-RETRY_S = (1, 2, 5, 10, 30)  # an unreachable upstream is probed again after these pauses (then every 30 s)
+from services.health import Health
 
 
 class EmbeddingService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.status = Status.loading
-        self.detail: str | None = "loading the embedding model"
-        self.engine: EmbeddingEngine | None = None
-        self.reranker: Reranker | None = None
-        try:
-            self.engine = build_engine(settings)
-            self.reranker = build_reranker(settings, self.engine)
-        except NotReady as exc:
-            self.status, self.detail = Status.not_configured, exc.message
+        self.lifecycle = Lifecycle.build("the embedding model", lambda: Models(settings))
+        models = self.lifecycle.engine
+        self.engine: EmbeddingEngine | None = models.engine if models else None
+        self.reranker: Reranker | None = models.reranker if models else None
         self.fetcher = SafeFetcher(
             allowed_hosts=settings.allowed_hosts,
             timeout_s=settings.fetch_timeout_s,
             max_bytes=min(settings.fetch_max_bytes, settings.max_image_bytes),  # it only fetches images
         )
-
-    # --- life cycle -------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Load the engine and reranker (run as a background task: /health says loading meanwhile)."""
-        if self.engine is None or self.reranker is None:
-            return
-        for attempt in itertools.count():
-            try:
-                await self.engine.start()
-                await self.reranker.start()
-                self._check_dimension()
-            except (UpstreamError, UpstreamTimeout) as exc:
-                pause = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                self.status, self.detail = Status.error, f"{exc.message}; retrying in {pause} s"
-                await asyncio.sleep(pause)
-                continue
-            except LingxiError as exc:
-                self.status, self.detail = Status.error, exc.message
-                log.error("embedding engine failed to start: %s", exc.message)
-                return
-            self.status, self.detail = Status.ok, None
-            return
-
-    def _check_dimension(self) -> None:
-        model_dim = self.info_dimension()
-        wanted = self.settings.dimension
-        if wanted is not None and model_dim is not None and not 1 <= wanted <= model_dim:
-            raise NotReady(f"EMBEDDING_DIMENSION={wanted} but the model's dimension is {model_dim}")
-
-    async def aclose(self) -> None:
-        await self.fetcher.aclose()
-        if self.reranker is not None:
-            await self.reranker.aclose()
-        if self.engine is not None:
-            await self.engine.aclose()
 
     # --- what the routes ask ----------------------------------------------------------------------
     @property
@@ -90,7 +45,7 @@ class EmbeddingService:
     def resolve_model(self, name: str | None) -> str:
         """The served name for ``name`` (None: the default); 404 listing the served ones otherwise."""
         if self.engine is None:
-            raise NotReady(f"the embedding service is not ready: {self.detail}")
+            self.lifecycle.require()
         if name is None:
             return self.model_name
         if name in self.served_names():
@@ -110,9 +65,8 @@ class EmbeddingService:
         return bool(self.engine and self.engine.info.supports_images)
 
     def ready(self) -> tuple[EmbeddingEngine, Reranker]:
-        if self.status is not Status.ok or self.engine is None or self.reranker is None:
-            raise NotReady(f"the embedding service is not ready: {self.detail}")
-        return self.engine, self.reranker
+        models = self.lifecycle.require()
+        return models.engine, models.reranker
 
     async def embed(
         self, inputs: list[EmbedInput], input_type: InputType = InputType.document, dimensions: int | None = None
@@ -141,4 +95,4 @@ class EmbeddingService:
             "supports_images": self.supports_images,
             "rerank_method": self.reranker.method if self.reranker else None,
         }
-        return Health(self.status, self.detail, extra)
+        return self.lifecycle.health(extra)

@@ -1,4 +1,5 @@
-"""llm routes: the seed API, OpenAI's and Ollama's, over the engines of the served models."""
+"""llm wiring: the seed API, OpenAI's and Ollama's over the engines of the served models, and the
+sibling services' OpenAI routes forwarded, so one base URL reaches the whole suite."""
 
 from __future__ import annotations
 
@@ -9,25 +10,31 @@ from fastapi import FastAPI
 
 from llm.config import Settings
 from llm.models import ModelRegistry
-from llm.routes import ollama_api, openai_api, seed
+from llm.routes import forward, ollama_api, ollama_models, openai_api, seed
+from llm.routes.ollama_common import PREFIX, install_ollama_errors
+from llm.siblings import Siblings
 from services.app import create_app as create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     models = ModelRegistry(settings)
+    siblings = Siblings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        models.start()  # the local model loads in the background; /health says "loading" meanwhile
-        try:
+        async with models.running():  # the local model loads in the background; /health says "loading"
             yield
-        finally:
-            await models.close()
+        await siblings.aclose()
 
     app = create_service_app(settings, name="llm", health=models.health, lifespan=lifespan)
     app.state.models = models
+    app.state.siblings = siblings
     app.include_router(seed.router)
-    app.include_router(openai_api.router)
+    for prefix in ("", PREFIX):  # Ollama serves OpenAI's API under its own root too: /ollama/v1/...
+        app.include_router(openai_api.router, prefix=prefix)
+        app.include_router(forward.router, prefix=prefix)
     app.include_router(ollama_api.router)
+    app.include_router(ollama_models.router)
+    install_ollama_errors(app)
     return app

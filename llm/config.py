@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,22 @@ class Engine(str, enum.Enum):
     local = "local"  # in-process transformers: an HF model dir (or a GGUF, dequantised), CPU or GPU
     openai = "openai"  # any OpenAI-compatible upstream: vLLM, SGLang, Ollama's /v1, a cloud API
     ollama = "ollama"  # Ollama's native /api/chat
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """One served model (of ``LLM_MODELS``, or the single one) and where its engine finds it."""
+
+    name: str  # what clients send as "model"
+    engine: Engine
+    upstream_model: str | None = None  # the name the upstream knows (or the local model path)
+    upstream_url: str | None = None
+    upstream_api_key: str | None = None
+    gguf_file: str | None = None
+
+    @property
+    def engine_model(self) -> str:
+        return self.upstream_model or self.name
 
 
 class Settings(ServiceSettings):
@@ -74,4 +91,29 @@ class Settings(ServiceSettings):
     model_cache_dir: Path = Field(Path(".data/models"), description="llamacpp: where converted GGUF files are kept.")
     local_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."
+    )
+
+    # The sibling services the llm forwards to, so one OpenAI base URL (http://host:7207/v1) and one
+    # Ollama base URL (http://host:7207/ollama) serve embeddings, speech and transcription too.
+    embedding_url: str | None = Field(
+        "http://127.0.0.1:7202",
+        description="Base URL of lingxi embedding, for /v1/embeddings, /v1/rerank and Ollama's /api/embed "
+        "(empty: not forwarded).",
+    )
+    embedding_api_key: str | None = Field(None, description="Bearer key sent to the embedding service.")
+    asr_url: str | None = Field(
+        "http://127.0.0.1:7205",
+        description="Base URL of lingxi asr, for /v1/audio/transcriptions and /v1/audio/translations (empty: off).",
+    )
+    asr_api_key: str | None = Field(None, description="Bearer key sent to the asr service.")
+    tts_url: str | None = Field(
+        "http://127.0.0.1:7206", description="Base URL of lingxi tts, for /v1/audio/speech (empty: off)."
+    )
+    tts_api_key: str | None = Field(None, description="Bearer key sent to the tts service.")
+    sibling_connect_timeout_s: float = Field(3.0, description="Connect timeout to a sibling service.")
+    sibling_timeout_s: float = Field(
+        300.0, description="Read timeout: longest wait for a sibling's next bytes (a long transcription)."
+    )
+    sibling_models_ttl_s: float = Field(
+        10.0, description="How long /v1/models and Ollama's /api/tags keep a sibling's model list."
     )

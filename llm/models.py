@@ -7,39 +7,21 @@ models share one engine per model file.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from llm.config import Engine, Settings
+from llm.config import Engine, ModelRoute, Settings
+from llm.engines import ENGINES
 from llm.engines.base import ChatEngine
-from llm.engines.llamacpp import LlamaCppEngine
-from llm.engines.local import EMBEDDED_NAME, LocalEngine
-from llm.engines.ollama import OllamaEngine
-from llm.engines.openai import OpenAIEngine
-from llm.engines.upstream import Upstream
+from llm.engines.local import EMBEDDED_NAME
+from services.engine import Lifecycle
 from services.errors import NotFound
 from services.health import Health, Status
 
-log = logging.getLogger("lingxi.llm")
 IN_PROCESS = {Engine.llamacpp, Engine.local}  # engines that run the model here: no upstream
-
-
-@dataclass(frozen=True)
-class ModelRoute:
-    name: str  # what clients send as "model"
-    engine: Engine
-    upstream_model: str | None = None  # the name the upstream knows (or the local model path)
-    upstream_url: str | None = None
-    upstream_api_key: str | None = None
-    gguf_file: str | None = None
-
-    @property
-    def engine_model(self) -> str:
-        return self.upstream_model or self.name
 
 
 def parse_compact(text: str) -> dict[str, dict[str, Any]]:
@@ -100,49 +82,14 @@ class ModelRegistry:
         self.default = settings.default_model or next(iter(self.routes))
         if self.default not in self.routes:
             raise ValueError(f"LLM_DEFAULT_MODEL {self.default!r} is not among the served models {list(self.routes)}")
-        self.engines: dict[tuple[Any, ...], ChatEngine] = {}
+        engines: dict[tuple[Any, ...], ChatEngine] = {}
         self.engine_of: dict[str, ChatEngine] = {}
         for route in self.routes.values():
             key = engine_key(route)
-            if key not in self.engines:
-                self.engines[key] = self.build(route)
-            self.engine_of[route.name] = self.engines[key]
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def build(self, route: ModelRoute) -> ChatEngine:
-        s = self.settings
-        if route.engine is Engine.llamacpp:
-            return LlamaCppEngine(
-                route.upstream_model,
-                route.gguf_file,
-                threads=s.threads,
-                max_tokens=s.max_tokens,
-                max_input_tokens=s.max_input_tokens,
-                max_queue=s.local_max_queue,
-                parallel=s.local_parallel,
-                convert=s.gguf_convert,
-                cache_dir=s.model_cache_dir,
-            )
-        if route.engine is Engine.local:
-            return LocalEngine(
-                route.upstream_model,
-                route.gguf_file,
-                device=s.device,
-                threads=s.threads,
-                max_tokens=s.max_tokens,
-                max_input_tokens=s.max_input_tokens,
-                max_queue=s.local_max_queue,
-            )
-        upstream = Upstream(
-            str(route.upstream_url),
-            kind=route.engine.value,
-            api_key=route.upstream_api_key,
-            connect_timeout_s=s.upstream_connect_timeout_s,
-            timeout_s=s.upstream_timeout_s,
-            max_connections=s.upstream_max_connections,
-            retries=s.upstream_retries,
-        )
-        return ENGINES[route.engine](upstream)
+            if key not in engines:
+                engines[key] = ENGINES[route.engine](route, settings)
+            self.engine_of[route.name] = engines[key]
+        self.lifecycles = {engine: Lifecycle(engine.description, engine) for engine in engines.values()}
 
     def resolve(self, name: str | None) -> tuple[ModelRoute, ChatEngine]:
         route = self.routes.get(name or self.default)
@@ -150,21 +97,30 @@ class ModelRegistry:
             raise NotFound(f"model {name!r} not found; available: {', '.join(self.routes)}")
         return route, self.engine_of[route.name]
 
-    def start(self) -> None:
-        """Start every engine in the background (the local model loads while /health says loading)."""
-        self.tasks = [asyncio.create_task(engine.start()) for engine in self.engines.values()]
+    def ready(self, name: str | None) -> tuple[ModelRoute, ChatEngine]:
+        """As ``resolve``, for a generation: 503 while its engine is loading or failed to load."""
+        route, engine = self.resolve(name)
+        return route, self.lifecycles[engine].require()
 
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for engine in self.engines.values():
-            await engine.close()
+    async def is_ready(self, engine: ChatEngine) -> bool:
+        """Loaded, and (for an upstream) answering its health probe."""
+        return self.lifecycles[engine].health().ready and (await engine.health()).ready
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Every engine starts in the background (the local model loads while /health says loading)."""
+        async with AsyncExitStack() as stack:
+            for lifecycle in self.lifecycles.values():
+                await stack.enter_async_context(lifecycle.running())
+            yield
 
     async def health(self) -> Health:
         route, engine = self.resolve(None)
-        report = await engine.health()
+        report = self.lifecycles[engine].health()
+        if report.ready:
+            report = await engine.health()
         extra = {"model": route.name}
-        if report.status is Status.ok:
+        if report.ready:
             return Health(Status.ok, extra=extra)
         return Health(report.status, f"model {route.name}: {report.detail}", extra)
 
@@ -173,9 +129,3 @@ def engine_key(route: ModelRoute) -> tuple[Any, ...]:
     if route.engine in IN_PROCESS:
         return (route.engine, route.upstream_model, route.gguf_file)
     return (route.engine, route.upstream_url, route.upstream_api_key)
-
-
-ENGINES: dict[Engine, type[OpenAIEngine] | type[OllamaEngine]] = {
-    Engine.openai: OpenAIEngine,
-    Engine.ollama: OllamaEngine,
-}

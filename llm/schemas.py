@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm.structured import response_format_of
 
@@ -111,8 +111,55 @@ class OllamaGenerateRequest(BaseModel):
     keep_alive: Any = None
 
 
-class OllamaShowRequest(BaseModel):
+class OllamaModelRequest(BaseModel):
+    """``show``, ``pull``, ``push``, ``delete``: a model, named ``model`` (or ``name`` by older clients)."""
+
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
-    name: str | None = None  # older clients send "name"
+    name: str | None = None
+    stream: bool = True
+
+    @property
+    def named(self) -> str | None:
+        return self.model or self.name
+
+
+class OllamaCopyRequest(BaseModel):
+    source: str = Field(min_length=1)
+    destination: str = Field(min_length=1)
+
+
+class OllamaEmbedRequest(BaseModel):
+    """``POST /api/embed``: ``input`` is one text or a list of texts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    input: list[str] = Field(default_factory=list)
+    truncate: bool | None = None
+    dimensions: int | None = Field(None, ge=0)  # 0: the model's own
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def texts(cls, value: Any) -> list[str]:
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return value
+        raise ValueError("invalid input type: send a string or a list of strings")
+
+
+class OllamaEmbeddingsRequest(BaseModel):
+    """``POST /api/embeddings``, the legacy one: a single ``prompt``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    prompt: str = ""
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None

@@ -64,6 +64,12 @@ class Settings(ServiceSettings):
     optimize_retry_s: float = Field(
         600.0, ge=0.0, description="How long a job retries an LLM that is busy, loading or failing before it fails."
     )
+    job_lease_s: float = Field(
+        30.0,
+        ge=1.0,
+        description="How long a replica's claim on a running /optimize job lasts unrenewed; once it has expired "
+        "(the replica died) another replica on the same database takes the job over.",
+    )
     optimize_instruction_max_tokens: int = Field(
         256, ge=16, description="Token budget of one optimizer call (one proposed instruction)."
     )

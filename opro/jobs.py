@@ -1,31 +1,31 @@
-"""OPRO optimisation jobs: the paper's loop, run in the background and checkpointed in the store.
-
-Step 0 scores the initial instruction on the training examples. Each later step builds the meta-prompt
-from every instruction scored so far, asks the optimizer model for ``candidates_per_step`` new ones
-(one call each, at the optimizer temperature), and scores those not seen before. At the end the
-initial and the best instruction are both run on the test examples, side by side.
+"""OPRO optimisation jobs: the loop of ``opro/loop.py``, run in the background and checkpointed in the store.
 
 The job document is saved after every scored instruction, so a restart loses at most the instructions
 being scored at that moment; ``resume`` picks every unfinished job up again where it stopped.
+
+With several replicas on one database, a job runs on the replica that holds its lease. The lease is
+renewed every third of ``job_lease_s``; a replica that dies stops renewing, and once its lease has
+expired another replica takes the job over where it was last saved.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
-import random
+import os
+import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from opro.backends.base import ChatBackend, Message
+from opro.backends.base import ChatBackend
 from opro.config import Settings
-from opro.metaprompt import Exemplar, InstructionPosition, build_meta_prompt, parse_instruction, place
-from opro.scorers import RULES, ScorerName, judge_prompt, parse_verdict
+from opro.loop import OproLoop
 from opro.store import SessionStore
 from opro.tasks import TaskSpec
 from services.errors import (
@@ -35,15 +35,9 @@ from services.errors import (
     NotFound,
     NotReady,
     TooManyRequests,
-    UpstreamError,
-    UpstreamTimeout,
 )
 
 log = logging.getLogger("opro.jobs")
-
-T = TypeVar("T")
-MAX_RETRY_DELAY_S = 30.0
-JUDGE_MAX_TOKENS = 8
 
 
 class JobStatus(str, enum.Enum):
@@ -55,6 +49,10 @@ class JobStatus(str, enum.Enum):
 
 
 UNFINISHED = (JobStatus.queued.value, JobStatus.running.value)
+
+
+class LeaseLost(Exception):
+    """Another replica holds the job now (it took it over, or the job was cancelled elsewhere)."""
 
 
 @dataclass
@@ -151,25 +149,7 @@ class Job:
         }
 
 
-def retryable(exc: LingxiError) -> bool:
-    return isinstance(exc, (UpstreamError, UpstreamTimeout, NotReady)) or exc.status_code == 429
-
-
-async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
-    """``asyncio.gather``, but the first failure cancels the rest instead of leaving them running."""
-    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 class JobRunner:
-    first_retry_delay_s = 1.0  # doubled after each failed try, up to MAX_RETRY_DELAY_S
-
     def __init__(
         self,
         settings: Settings,
@@ -179,13 +159,14 @@ class JobRunner:
         models: Callable[[], Awaitable[list[str]]],
     ) -> None:
         self.settings = settings
-        self.chat = chat
         self.store = store
         self.default_model = default_model
         self.models = models
-        self.llm_slots = asyncio.Semaphore(settings.optimize_concurrency)  # shared by every job
+        self.loop = OproLoop(settings, chat, self.save)
         self.running: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self.save_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.keeper: asyncio.Task[None] | None = None
 
     # --- the API -----------------------------------------------------------------------------
     async def submit(self, spec: TaskSpec) -> dict[str, Any]:
@@ -193,6 +174,7 @@ class JobRunner:
         self.check_capacity()
         job = Job.new(spec, await self.resolve_models(spec))
         await self.write(job.job_id, job.to_dict())
+        await self.claim(job.job_id)
         self.start(job)
         return job.detail()
 
@@ -235,9 +217,17 @@ class JobRunner:
             task = self.running[job_id][1]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        job.status = JobStatus.cancelled.value  # ``current`` stays: a restart scores those proposals
-        job.finished_at = job.updated_at = time.time()
-        await self.write(job_id, job.to_dict())
+        # Held while "cancelled" is written: a replica that runs the job stops at its next write,
+        # and none can take it over in between.
+        await self.store.claim_job(job_id, self.owner, self.settings.job_lease_s, steal=True)
+        try:
+            job = await self.get(job_id)  # as its last checkpoint left it
+            if job.status in UNFINISHED:
+                job.status = JobStatus.cancelled.value  # ``current`` stays: a restart scores those proposals
+                job.finished_at = job.updated_at = time.time()
+                await self.write(job_id, job.to_dict())
+        finally:
+            await self.release(job_id)
         return job.detail()
 
     async def restart(self, job_id: str) -> dict[str, Any]:
@@ -248,6 +238,9 @@ class JobRunner:
         if job.status == JobStatus.completed.value:
             raise Conflict("the job has completed; start a new one (with more steps) to optimise further")
         self.check_capacity()
+        if job_id in self.running:  # it has just ended: its task gives up the lease as it finishes
+            await asyncio.gather(self.running[job_id][1], return_exceptions=True)
+        await self.claim(job_id)
         job.status, job.error, job.finished_at = JobStatus.queued.value, None, None
         job.resumed += 1
         await self.write(job_id, job.to_dict())
@@ -255,11 +248,13 @@ class JobRunner:
         return job.detail()
 
     async def resume(self) -> int:
-        """Start again every job the store holds as unfinished (after a restart); returns how many."""
+        """Start every unfinished job in the store that no live replica holds; returns how many."""
         started = 0
         for data in await self.store.jobs(UNFINISHED):
             if data["job_id"] in self.running:
                 continue
+            if not await self.store.claim_job(data["job_id"], self.owner, self.settings.job_lease_s):
+                continue  # another replica runs it
             try:
                 job = Job.from_dict(data)
                 job.spec  # noqa: B018 — the stored task must still validate
@@ -273,22 +268,55 @@ class JobRunner:
             started += 1
         return started
 
+    async def begin(self) -> int:
+        """At start-up: resume what no replica holds, then keep the leases (returns how many resumed)."""
+        self.keeper = asyncio.create_task(self.keep_leases(), name="opro-job-leases")
+        return await self.resume()
+
+    async def keep_leases(self) -> None:
+        """Renew this replica's leases; stop a job another replica now holds; take over the unfinished
+        jobs of replicas that have gone (their leases expired)."""
+        while True:
+            await asyncio.sleep(self.settings.job_lease_s / 3)
+            try:
+                for job_id, (_, task) in list(self.running.items()):
+                    if not await self.store.renew_job(job_id, self.owner, self.settings.job_lease_s):
+                        log.warning("optimisation job %s is held by another replica now; stopping it here", job_id)
+                        task.cancel()
+                if resumed := await self.resume():
+                    log.info("took over %d optimisation job(s) whose replica stopped renewing them", resumed)
+            except LingxiError as exc:  # the database is down: the jobs go on, leases are renewed later
+                log.warning("could not renew optimisation job leases: %s", exc.message)
+
     async def shutdown(self) -> None:
-        """Stop the jobs without marking them: they stay unfinished and resume on the next start."""
+        """Stop the jobs without marking them and give up their leases: they stay unfinished, and
+        resume on the next start or on another replica."""
         tasks = [task for _, task in self.running.values()]
+        if self.keeper is not None:
+            tasks.append(self.keeper)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- persistence -------------------------------------------------------------------------
-    async def write(self, job_id: str, data: dict[str, Any]) -> None:
+    async def write(self, job_id: str, data: dict[str, Any], fenced: bool = False) -> bool:
         async with self.save_locks[job_id]:  # writes of one job land in the order they were made
-            await self.store.save_job(data)
+            return await self.store.save_job(data, self.owner if fenced else None)
 
     async def save(self, job: Job) -> None:
+        """The running job's checkpoint, written only while this replica holds the job."""
         job.updated_at = time.time()
         # Shielded: a cancelled job still finishes its last write, before cancel() writes "cancelled".
-        await asyncio.shield(self.write(job.job_id, job.to_dict()))
+        if not await asyncio.shield(self.write(job.job_id, job.to_dict(), fenced=True)):
+            raise LeaseLost(job.job_id)
+
+    async def claim(self, job_id: str) -> None:
+        if not await self.store.claim_job(job_id, self.owner, self.settings.job_lease_s):
+            raise Conflict("the job is held by another replica")
+
+    async def release(self, job_id: str) -> None:
+        async with self.save_locks[job_id]:  # after the job's last write
+            await self.store.release_job(job_id, self.owner)
 
     # --- the loop ----------------------------------------------------------------------------
     def start(self, job: Job) -> None:
@@ -301,14 +329,16 @@ class JobRunner:
             job.status = JobStatus.running.value
             job.phase = "optimizing"
             await self.save(job)
-            await self.optimize(job)
+            await self.loop.optimize(job)
             job.phase = "testing"
             await self.save(job)
-            await self.test(job)
+            await self.loop.test(job)
             job.status, job.phase, job.finished_at = JobStatus.completed.value, "done", time.time()
             await self.save(job)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning("optimisation job %s is held by another replica now; stopped here", job.job_id)
         except Exception as exc:
             if isinstance(exc, LingxiError):
                 job.error = exc.message
@@ -316,143 +346,8 @@ class JobRunner:
                 log.exception("optimisation job %s failed", job.job_id)
                 job.error = f"internal error: {type(exc).__name__}"
             job.status, job.finished_at = JobStatus.failed.value, time.time()
-            await self.save(job)
-
-    async def optimize(self, job: Job) -> None:
-        spec = job.spec
-        if not job.trajectory:
-            await self.score(job, spec.initial_instruction)
-            job.trajectory.append(step_entry(0, [{"instruction": spec.initial_instruction, "duplicate": False}], job))
-            await self.save(job)
-        while job.steps_done < spec.steps:
-            step = len(job.trajectory)
-            if job.current is None or job.current["step"] != step:
-                job.current = await self.propose(job, spec, step)
+            with contextlib.suppress(LeaseLost):
                 await self.save(job)
-            fresh = [item["instruction"] for item in job.current["proposed"] if not item["duplicate"]]
-            await gather_or_cancel(self.score(job, text) for text in fresh if text not in job.scored)
-            job.trajectory.append(step_entry(step, job.current["proposed"], job, job.current["unparsed"]))
-            job.current = None
-            await self.save(job)
-
-    async def propose(self, job: Job, spec: TaskSpec, step: int) -> dict[str, Any]:
-        """One step's new instructions from the optimizer, exact duplicates marked (never rescored)."""
-        rng = random.Random(f"{spec.seed}:{step}")  # the same exemplars if the step is proposed again
-        picked = rng.sample(job.train, min(spec.exemplars_in_prompt, len(job.train)))
-        meta_prompt = build_meta_prompt(
-            list(job.scored.items()),
-            [Exemplar(e["input"], e["target"]) for e in picked],
-            spec.instruction_position,
-            spec.max_instructions_in_prompt,
-        )
-        replies = await gather_or_cancel(
-            self.call(
-                job,
-                "optimizer",
-                [{"role": "user", "content": meta_prompt}],
-                temperature=spec.optimizer_temperature,
-                max_tokens=self.settings.optimize_instruction_max_tokens,
-            )
-            for _ in range(spec.candidates_per_step)
-        )
-        proposed, seen, unparsed = [], set(job.scored), 0
-        for reply in replies:
-            text = parse_instruction(reply)
-            if not text:
-                unparsed += 1
-                continue
-            proposed.append({"instruction": text, "duplicate": text in seen})
-            seen.add(text)
-        return {"step": step, "proposed": proposed, "unparsed": unparsed}
-
-    async def score(self, job: Job, instruction: str) -> float:
-        """The instruction's accuracy on the training examples; stored in the job, which is saved."""
-        results = await self.answer_all(job, instruction, job.train)
-        accuracy = sum(correct for _, correct in results) / len(results)
-        job.scored[instruction] = accuracy
-        await self.save(job)
-        return accuracy
-
-    async def test(self, job: Job) -> None:
-        spec = job.spec
-        start = spec.initial_instruction
-        found = job.best_so_far()
-        best = found[0] if found else start
-        initial_results = await self.answer_all(job, start, job.test) if job.test else []
-        best_results = initial_results if best == start else await self.answer_all(job, best, job.test)
-
-        def outcome(instruction: str, results: list[tuple[str, bool]]) -> dict[str, Any]:
-            test_score = sum(correct for _, correct in results) / len(results) if results else None
-            return {"instruction": instruction, "train_score": job.scored[instruction], "test_score": test_score}
-
-        job.initial, job.best = outcome(start, initial_results), outcome(best, best_results)
-        job.comparison = [
-            {
-                "input": example["input"],
-                "target": example["target"],
-                "initial_output": first[0],
-                "initial_correct": first[1],
-                "best_output": second[0],
-                "best_correct": second[1],
-            }
-            for example, first, second in zip(job.test, initial_results, best_results, strict=True)
-        ]
-
-    async def answer_all(self, job: Job, instruction: str, examples: list[dict[str, str]]) -> list[tuple[str, bool]]:
-        return await gather_or_cancel(self.answer(job, instruction, example) for example in examples)
-
-    async def answer(self, job: Job, instruction: str, example: dict[str, str]) -> tuple[str, bool]:
-        """The scorer model's answer to one example with ``instruction`` in place, and whether it is right."""
-        spec_task = job.task
-        position = InstructionPosition(spec_task["instruction_position"])
-        prompt = place(instruction, example["input"], position)
-        output = await self.call(
-            job,
-            "scorer",
-            [{"role": "user", "content": prompt}],
-            temperature=spec_task["scorer_temperature"],
-            max_tokens=spec_task["scorer_max_tokens"],
-        )
-        scorer = ScorerName(spec_task["scorer"])
-        if scorer is not ScorerName.llm_judge:
-            return output, RULES[scorer](output, example["target"])
-        verdict = await self.call(
-            job,
-            "judge",
-            [{"role": "user", "content": judge_prompt(example["input"], example["target"], output)}],
-            temperature=0.0,
-            max_tokens=JUDGE_MAX_TOKENS,
-        )
-        return output, parse_verdict(verdict)
-
-    async def call(self, job: Job, role: str, messages: list[Message], *, temperature: float, max_tokens: int) -> str:
-        """One LLM call in one of the shared slots. While the LLM is busy (429), loading or down (503),
-        or failing (502, 504), the call is retried with backoff for up to ``optimize_retry_s``: a model
-        restarting under a long job should not end it."""
-        deadline = time.monotonic() + self.settings.optimize_retry_s
-        delay = self.first_retry_delay_s
-        while True:
-            try:
-                async with self.llm_slots:
-                    reply = await self.chat.chat(
-                        messages, model=job.models[role], max_tokens=max_tokens, temperature=temperature
-                    )
-                job.calls[role] += 1
-                return reply
-            except LingxiError as exc:
-                if not retryable(exc) or time.monotonic() + delay > deadline:
-                    raise
-                log.warning("optimisation job %s: %s; retrying in %.0f s", job.job_id, exc.message, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_S)
-
-
-def step_entry(step: int, proposed: list[dict[str, Any]], job: Job, unparsed: int = 0) -> dict[str, Any]:
-    instructions = [{**item, "score": job.scored[item["instruction"]]} for item in proposed]
-    found = job.best_so_far()
-    return {
-        "step": step,
-        "instructions": instructions,
-        "unparsed": unparsed,
-        "best_score": found[1] if found else None,
-    }
+        finally:
+            with contextlib.suppress(LingxiError):  # an unreleased lease only expires
+                await self.release(job.job_id)

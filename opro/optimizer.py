@@ -1,7 +1,7 @@
 """The prompt optimiser behind the seed's routes: sessions, rounds of candidates, choices and chat.
 
-The OPRO loop over labelled examples (``/optimize``) is ``opro/jobs.py``; both keep their state in the
-same store.
+The OPRO loop over labelled examples (``/optimize``) is ``opro/loop.py``, run as jobs by ``opro/jobs.py``;
+both keep their state in the same store.
 """
 
 from __future__ import annotations

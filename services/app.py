@@ -2,7 +2,8 @@
 
 It adds, as one pure-ASGI middleware (cheap on the hot path, safe with streaming): request ids,
 the access log, Prometheus metrics, optional Bearer auth, a request-size cap and an overall
-concurrency bound; then the error handlers and ``/health``, ``/livez``, ``/metrics``.
+concurrency bound; then the error handlers and ``/health``, ``/livez``, ``/metrics``. Routes reach what
+the service keeps on ``app.state`` through ``app_state`` dependencies.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.auth import PUBLIC_PATHS, is_authorized
 from services.errors import LingxiError, PayloadTooLarge, error_body
-from services.health import HealthCheck, evaluate
+from services.health import Health, HealthCheck, evaluate
 from services.metrics import CONTENT_TYPE_LATEST, Metrics
 from services.settings import ServiceSettings
 
@@ -33,6 +35,7 @@ log = logging.getLogger("lingxi")
 
 UNLIMITED_PATHS = PUBLIC_PATHS | {"/metrics"}
 ErrorRenderer = Callable[[int, str, str], dict[str, Any]]
+HealthRenderer = Callable[[Health], dict[str, Any]]
 
 
 class KernelMiddleware:
@@ -187,6 +190,7 @@ def create_app(
     health: HealthCheck,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     render_error: ErrorRenderer = error_body,
+    render_health: HealthRenderer = Health.body,
     version: str = "0.1.0",
 ) -> FastAPI:
     """The base app of service ``name``; the service adds its routes to what this returns."""
@@ -205,10 +209,22 @@ def create_app(
     @app.get("/health")
     async def health_route() -> JSONResponse:
         report = await evaluate(app.state.health)
-        return JSONResponse(report.body(), status_code=report.status_code)
+        return JSONResponse(render_health(report), status_code=report.status_code)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_route() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def app_state(name: str) -> Any:
+    """A route's dependency on ``app.state.<name>``, for HTTP and WebSocket routes alike.
+
+    Services name it once with its type: ``TranscriberDep = Annotated[Transcriber, app_state("transcriber")]``.
+    """
+
+    async def from_app_state(connection: HTTPConnection) -> Any:  # async: FastAPI runs sync ones in a thread
+        return getattr(connection.app.state, name)
+
+    return Depends(from_app_state)

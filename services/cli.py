@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import signal
-import subprocess
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +17,22 @@ from typing import Any
 
 import httpx
 
+from services.postgres import LocalPostgres
 from services.registry import SERVICES, ServiceSpec, get_spec
+from services.supervisor import (
+    STATE_FILE,
+    AlreadyRunning,
+    PostgresProcess,
+    Process,
+    ServiceProcess,
+    Supervisor,
+    UpLock,
+    check_ports,
+    read_state,
+)
+
+# Seconds a stopping service gives its requests in flight (LINGXI_GRACE_S); `up` kills it 5 s later.
+GRACE_S = float(os.environ.get("LINGXI_GRACE_S", "10"))
 
 
 def configure_logging(level: str) -> None:
@@ -42,22 +57,14 @@ def serve(name: str, host: str | None = None, port: int | None = None) -> None:
     configure_logging(settings.log_level)
     logging.getLogger("lingxi").info("%s listening on http://%s:%s", name, settings.host, settings.port)
     if spec.framework == "flask":
-        import waitress
+        from services.serving import serve_wsgi
 
-        waitress.serve(
-            app, host=settings.host, port=settings.port, threads=getattr(settings, "threads", 8), ident="lingxi"
-        )
+        threads = getattr(settings, "threads", 8)
+        serve_wsgi(app, host=settings.host, port=settings.port, threads=threads, grace_s=GRACE_S)
     else:
-        import uvicorn
+        from services.serving import serve_asgi
 
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
+        serve_asgi(app, host=settings.host, port=settings.port, log_level=settings.log_level, grace_s=GRACE_S)
 
 
 def gpu_map(value: str | None) -> dict[str, str]:
@@ -77,116 +84,158 @@ def child_env(spec: ServiceSpec, pins: dict[str, str], extra: dict[str, str]) ->
     return env
 
 
+def service_port(spec: ServiceSpec) -> int:
+    return int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
+
+
 def fetch_health(spec: ServiceSpec, host: str, timeout_s: float = 3.0) -> dict[str, Any]:
-    port = int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
+    port = service_port(spec)
     try:
-        response = httpx.get(f"http://{host}:{port}/health", timeout=timeout_s, trust_env=False)
-        body = response.json()
-        if isinstance(body, dict) and "code" in body and "msg" in body:  # opro's {code, msg, data} envelope
-            data = body.get("data") or {}
-            status = data.get("status", "ok") if body["code"] == 0 else "error"
-            return {"status": status, "detail": "" if body["code"] == 0 else body["msg"], "port": port}
-        return {"status": body.get("status", "?"), "detail": body.get("detail", ""), "port": port}
+        body = httpx.get(f"http://{host}:{port}/health", timeout=timeout_s, trust_env=False).json()
     except (httpx.HTTPError, ValueError):
         return {"status": "down", "detail": "no answer", "port": port}
+    if spec.health_body == "envelope":  # {code, msg, data}: code 0 is healthy, otherwise msg says why
+        healthy = body.get("code") == 0
+        status = (body.get("data") or {}).get("status", "ok") if healthy else "error"
+        return {"status": status, "detail": "" if healthy else body.get("msg", ""), "port": port}
+    return {"status": body.get("status", "?"), "detail": body.get("detail", ""), "port": port}
 
 
-def health_table(names: Sequence[str], host: str = "127.0.0.1") -> tuple[str, bool]:
-    rows = [(name, fetch_health(SERVICES[name], host)) for name in names]
-    lines = [f"{'service':<10} {'port':>5}  {'status':<15} detail"]
-    for name, row in rows:
-        lines.append(f"{name:<10} {row['port']:>5}  {row['status']:<15} {row['detail']}")
-    return "\n".join(lines), all(row["status"] == "ok" for _, row in rows)
+def postgres_health(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return {"status": "down", "detail": "no answer", "port": port}
+    return {"status": "ok", "detail": "", "port": port}
 
 
-def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.5) -> bool:
+def health_rows(
+    names: Sequence[str], host: str = "127.0.0.1", supervised: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each service's health; with what ``lingxi up`` supervises, its restarts too, and the local PostgreSQL."""
+    supervised = supervised or {}
+    rows = {name: fetch_health(SERVICES[name], host) for name in names}
+    if "postgres" in supervised:
+        rows["postgres"] = postgres_health(supervised["postgres"]["port"], host)
+    for name, row in rows.items():
+        unit = supervised.get(name)
+        if unit is None:
+            continue
+        row["restarts"] = unit["restarts"]
+        if unit["state"] != "running" and row["status"] == "down":
+            row["detail"] = unit["message"]  # why it is down: restarting, or left down (and where its log is)
+    return rows
+
+
+def health_table(
+    names: Sequence[str], host: str = "127.0.0.1", supervised: dict[str, dict[str, Any]] | None = None
+) -> tuple[str, bool]:
+    rows = health_rows(names, host, supervised)
+    lines = [f"{'service':<10} {'port':>5}  {'status':<15} {'restarts':>8}  detail"]
+    for name, row in rows.items():
+        restarts = row.get("restarts", "-")
+        lines.append(f"{name:<10} {row['port']:>5}  {row['status']:<15} {restarts:>8}  {row['detail']}")
+    return "\n".join(lines), all(row["status"] == "ok" for row in rows.values())
+
+
+def is_alive(spec: ServiceSpec, host: str) -> bool:
+    try:
+        url = f"http://{host}:{service_port(spec)}/livez"
+        return httpx.get(url, timeout=1.0, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def supervise_until(supervisor: Supervisor, predicate: Any, timeout_s: float, interval_s: float = 0.5) -> bool:
+    """Keep the processes running while waiting for ``predicate``; False if ``timeout_s`` passed first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        supervisor.tick()
         if predicate():
             return True
         time.sleep(interval_s)
     return False
 
 
-def is_alive(spec: ServiceSpec, host: str) -> bool:
-    port = int(os.environ.get(f"{spec.name.upper()}_PORT", spec.port))
-    try:
-        return httpx.get(f"http://{host}:{port}/livez", timeout=1.0, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
+def fresh_log(path: Path) -> Path:
+    """The log file of one service for this run; the previous run's is kept as ``<name>.log.1``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.replace(path.with_suffix(".log.1"))
+    return path
 
 
 def up(names: Sequence[str], *, postgres: bool, data_dir: Path, wait_s: float) -> int:
     names = list(names) or list(SERVICES)
     for name in names:
         get_spec(name)
+    data_dir = data_dir.absolute()
+    try:
+        with UpLock(data_dir):
+            return run_up(names, postgres=postgres, data_dir=data_dir, wait_s=wait_s)
+    except AlreadyRunning as exc:
+        print(f"lingxi up: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def run_up(names: list[str], *, postgres: bool, data_dir: Path, wait_s: float) -> int:
+    """``up`` once it holds the data dir: check the ports, start and supervise everything, stop it all."""
     pins = gpu_map(os.environ.get("LINGXI_GPUS"))
     extra_env: dict[str, str] = {}
-    database = None
-    if postgres and "websearch" in names and not os.environ.get("WEBSEARCH_DATABASE_URL"):
-        from services.postgres import LocalPostgres
-
+    ports = {name: service_port(SERVICES[name]) for name in names}
+    processes: list[Process] = []
+    unset = [var for var in (SERVICES[n].postgres_url_env for n in names) if var and not os.environ.get(var)]
+    if postgres and unset:
         database = LocalPostgres(data_dir / "postgres", port=int(os.environ.get("LINGXI_PG_PORT", "55432")))
-        print(f"starting PostgreSQL ({database.data_dir}, port {database.port}) ...", flush=True)
-        database.start()
-        extra_env["WEBSEARCH_DATABASE_URL"] = database.url
-
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    stopping = False
-
-    def stop_all(*_: Any) -> None:
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        print("\nstopping ...", flush=True)
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if database is not None:
-            database.stop()
-        print("all stopped", flush=True)
+        if not database.postmaster_alive():  # alive: a killed earlier run left it (this run holds the dir now)
+            ports["postgres"] = database.port
+        extra_env.update(dict.fromkeys(unset, database.url))
+        processes.append(PostgresProcess(database))
+    check_ports(ports)  # before anything starts: a clash stops nothing of whoever holds the port
+    logs = data_dir / "logs"
+    for name in names:
+        command = [sys.executable, "-m", "services.cli", "serve", name]
+        env = child_env(SERVICES[name], pins, extra_env)
+        processes.append(ServiceProcess(name, command, env, fresh_log(logs / f"{name}.log")))
+    supervisor = Supervisor(processes, data_dir / STATE_FILE, say=lambda message: print(message, flush=True))
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (nohup, &)
     try:
-        for name in names:
-            spec = SERVICES[name]
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                env=child_env(spec, pins, extra_env),
-                start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
-            )
+        if processes and isinstance(processes[0], PostgresProcess):
+            database = processes[0].database
+            print(f"starting PostgreSQL ({database.data_dir}, port {database.port}) ...", flush=True)
+        try:
+            supervisor.start_all()
+        except RuntimeError as exc:
+            print(f"lingxi up: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"each service writes its output to {logs}/<service>.log", flush=True)
         host = "127.0.0.1"
-        all_alive = wait_until(
-            lambda: all(is_alive(SERVICES[n], host) or children[n].poll() is not None for n in names), timeout_s=120
+        alive = supervise_until(
+            supervisor, lambda: all(supervisor.given_up(n) or is_alive(SERVICES[n], host) for n in names), 120
         )
-        if not all_alive:
+        if not alive:
             print("warning: some services did not answer /livez within 120 s", flush=True)
-        wait_until(lambda: all(fetch_health(SERVICES[n], host)["status"] != "loading" for n in names), wait_s, 1.0)
-        table, _ = health_table(names, host)
+
+        def loaded(name: str) -> bool:
+            return supervisor.given_up(name) or fetch_health(SERVICES[name], host)["status"] != "loading"
+
+        supervise_until(supervisor, lambda: all(loaded(n) for n in names), wait_s, 1.0)
+        table, _ = health_table(names, host, supervisor.snapshot())
         print("\n" + table + "\n", flush=True)
         print("lingxi is up. Press Ctrl-C to stop.", flush=True)
-        while True:
-            for name, child in list(children.items()):
-                code = child.poll()
-                if code is not None:
-                    print(f"{name} exited with code {code}", flush=True)
-                    del children[name]
-            if not children:
-                return 1
-            time.sleep(1)
+        while not supervisor.all_given_up(names):
+            supervisor.tick()
+            time.sleep(0.5)
+        print("every service is down; stopping", flush=True)
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        stop_all()
+        print("\nstopping ...", flush=True)
+        supervisor.stop_all(grace_s=GRACE_S + 5)
+        print("all stopped", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,6 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     health_cmd.add_argument("names", nargs="*")
     health_cmd.add_argument("--host", default="127.0.0.1")
     health_cmd.add_argument("--json", action="store_true")
+    health_cmd.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("LINGXI_DATA_DIR", ".data")),
+        help="the data dir of a running `lingxi up`, for its restart counts",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -216,10 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return up(args.names, postgres=not args.no_postgres, data_dir=args.data_dir, wait_s=args.wait)
     names = args.names or list(SERVICES)
+    supervised = read_state(args.data_dir.absolute())
     if args.json:
-        print(json.dumps({n: fetch_health(SERVICES[n], args.host) for n in names}, indent=2))
+        print(json.dumps(health_rows(names, args.host, supervised), indent=2))
         return 0
-    table, healthy = health_table(names, args.host)
+    table, healthy = health_table(names, args.host, supervised)
     print(table)
     return 0 if healthy else 1
 

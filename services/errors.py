@@ -12,16 +12,13 @@ class LingxiError(Exception):
     status_code = 500
     error_type = "internal_error"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-        self.extra = extra
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message, "type": self.error_type, "code": self.status_code}
-        body.update(self.extra)
-        return body
+        return {"message": self.message, "type": self.error_type, "code": self.status_code}
 
 
 class BadRequest(LingxiError):
@@ -68,9 +65,10 @@ class TooManyRequests(LingxiError):
     status_code = 429
     error_type = "rate_limit_error"
 
-    def __init__(self, message: str = "server is busy, retry shortly", **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"Retry-After": "1"})
-        super().__init__(message, **kwargs)
+    def __init__(
+        self, message: str = "server is busy, retry shortly", *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, headers=headers or {"Retry-After": "1"})
 
 
 class UpstreamError(LingxiError):
@@ -78,9 +76,17 @@ class UpstreamError(LingxiError):
     error_type = "upstream_error"
 
 
+class UpstreamUnreachable(UpstreamError):
+    """No connection to the upstream: nothing was sent, so sending again is safe."""
+
+
 class NotReady(LingxiError):
     status_code = 503
     error_type = "service_unavailable"
+
+
+class NotConfigured(NotReady):
+    """An engine lacks a setting or an install it needs; the message says what to set."""
 
 
 class UpstreamTimeout(LingxiError):

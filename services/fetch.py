@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from services.errors import BadRequest, PayloadTooLarge, Unprocessable
+from services.errors import BadRequest, PayloadTooLarge, Unprocessable, UpstreamError, UpstreamTimeout
+from services.upstream import map_upstream_errors
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -102,6 +103,8 @@ class SafeFetcher:
             return await asyncio.wait_for(self._fetch(url), timeout=self.timeout_s)
         except asyncio.TimeoutError as exc:
             raise FetchFailed(f"fetching {url} took longer than {self.timeout_s:g} s") from exc
+        except (UpstreamError, UpstreamTimeout) as exc:  # a site the caller named failed: the caller's 4xx
+            raise FetchFailed(f"could not fetch {url}: {exc.message}") from exc
 
     async def _fetch(self, url: str) -> FetchedResource:
         current = self._parse(url)
@@ -115,7 +118,7 @@ class SafeFetcher:
                     continue
                 if response.status_code >= 400:
                     raise FetchFailed(f"{current} answered HTTP {response.status_code}")
-                content = await self._read_capped(response, str(current))
+                content = await self._read_capped(response, current)
             finally:
                 await response.aclose()
             media_type = response.headers.get("content-type", "")
@@ -171,23 +174,17 @@ class SafeFetcher:
         target = url.copy_with(host=address)
         extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
         request = self.client.build_request("GET", target, headers={"Host": host_header}, extensions=extensions)
-        try:
+        with map_upstream_errors(url.host):
             return await self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise FetchFailed(f"timed out fetching {url}") from exc
-        except httpx.HTTPError as exc:
-            raise FetchFailed(f"could not fetch {url}: {type(exc).__name__}") from exc
 
-    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+    async def _read_capped(self, response: httpx.Response, url: httpx.URL) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise PayloadTooLarge(f"{url} is {declared} bytes; the limit is {self.max_bytes}")
         body = bytearray()
-        try:
+        with map_upstream_errors(url.host):
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise PayloadTooLarge(f"{url} is larger than {self.max_bytes} bytes")
-        except httpx.HTTPError as exc:
-            raise FetchFailed(f"the connection broke while reading {url}") from exc
         return bytes(body)

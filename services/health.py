@@ -46,15 +46,6 @@ class Health:
 HealthCheck = Callable[[], "Health | Awaitable[Health]"]
 
 
-def not_configured(detail: str, **extra: Any) -> HealthCheck:
-    """The health of a service whose engine is not configured: 503 with what to do."""
-
-    def check() -> Health:
-        return Health(Status.not_configured, detail, dict(extra))
-
-    return check
-
-
 async def evaluate(check: HealthCheck) -> Health:
     result = check()
     if inspect.isawaitable(result):

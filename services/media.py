@@ -67,7 +67,10 @@ def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> np.ndarray
             raise BadRequest("the audio file is corrupt or truncated") from exc
     if not pieces:
         raise BadRequest("the audio file contains no samples")
-    return np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)
+    pcm = np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)
+    if not np.isfinite(pcm).all():  # a float WAV may carry NaN or infinity; no model can hear those
+        raise BadRequest("the audio file has samples that are not finite numbers")
+    return pcm
 
 
 def decode_image(data: bytes, limits: ImageLimits = ImageLimits()):  # -> PIL.Image.Image

@@ -87,7 +87,27 @@ class LocalPostgres:
     def running(self) -> bool:
         return self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False).returncode == 0
 
-    def start(self) -> None:
+    def postmaster_pid(self) -> int | None:
+        """The server's pid, from its lock file (None when it is not running or never ran)."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def postmaster_alive(self) -> bool:
+        pid = self.postmaster_pid()
+        if pid is None:
+            return False
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state not in ("Z", "X")  # a zombie is gone, only not yet reaped
+
+    def start(self) -> bool:
+        """Start the server (initialising the cluster the first time) and create the database;
+        returns False when it was running already."""
+        started = False
         self._prepare_dirs()
         if not self.initialized():
             self._run(
@@ -118,6 +138,7 @@ class LocalPostgres:
             if result.returncode != 0:
                 tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
                 raise RuntimeError(f"PostgreSQL did not start on port {self.port}:\n{result.stderr}\n{tail}")
+            started = True
         self._wait_ready()
         exists = self._run(
             "psql",
@@ -134,6 +155,7 @@ class LocalPostgres:
         )
         if exists.stdout.strip() != "1":
             self._run("createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, self.database)
+        return started
 
     def _wait_ready(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

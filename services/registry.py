@@ -1,4 +1,4 @@
-"""The service registry: name → port, Python package, framework and default engine.
+"""The service registry: name → port, Python package, framework, and what its launcher must provide.
 
 The CLI, the compose test and the README table all read this one table.
 """
@@ -6,6 +6,7 @@ The CLI, the compose test and the README table all read this one table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -13,24 +14,26 @@ class ServiceSpec:
     name: str
     port: int
     module: str
-    framework: str  # "fastapi" or "flask"
-    default_engine: str
-    summary: str
+    framework: Literal["fastapi", "flask"]
     uses_gpu: bool = True
+    # the shape of GET /health: "plain" {"status", "detail"}, or "envelope" {"code", "msg", "data": {"status"}}
+    health_body: Literal["plain", "envelope"] = "plain"
+    # the variable naming the service's PostgreSQL; `lingxi up` starts a local cluster and sets it when it is unset
+    postgres_url_env: str | None = None
 
 
 SERVICES: dict[str, ServiceSpec] = {
     spec.name: spec
     for spec in (
-        ServiceSpec("asr", 7205, "asr", "fastapi", "whisper", "speech recognition"),
-        ServiceSpec("llm", 7207, "llm", "fastapi", "local", "LLM gateway (OpenAI + Ollama compatible)"),
-        ServiceSpec("tts", 7206, "tts", "flask", "espeak", "text-to-speech with styles and voice prompts"),
-        ServiceSpec("vlm", 7208, "vlm", "fastapi", "none", "image description"),
+        ServiceSpec("asr", 7205, "asr", "fastapi"),
+        ServiceSpec("llm", 7207, "llm", "fastapi"),
+        ServiceSpec("tts", 7206, "tts", "flask"),
+        ServiceSpec("vlm", 7208, "vlm", "fastapi"),
+        ServiceSpec("embedding", 7202, "embedding", "fastapi"),
         ServiceSpec(
-            "embedding", 7202, "embedding", "fastapi", "sentence-transformers", "embeddings, similarity, rerank"
+            "websearch", 5080, "websearch", "fastapi", uses_gpu=False, postgres_url_env="WEBSEARCH_DATABASE_URL"
         ),
-        ServiceSpec("websearch", 5080, "websearch", "fastapi", "postgres+qdrant", "web ingest and search", False),
-        ServiceSpec("opro", 8010, "opro", "fastapi", "llm+embedding", "prompt optimizer with a web UI", False),
+        ServiceSpec("opro", 8010, "opro", "fastapi", uses_gpu=False, health_body="envelope"),
     )
 }
 

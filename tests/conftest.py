@@ -143,7 +143,7 @@ def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_
 
 @pytest.fixture(scope="session")
 def embedding_service() -> Iterator[str]:
-    """The real embedding service with its embedded default model (MiniLM), for the whole session."""
+    """The real embedding service with its embedded default model (use-multilingual-v3), for the whole session."""
     with running_service("embedding") as base:
         yield base
 

@@ -1,9 +1,10 @@
-"""The service layer between routes and engine: loads the engine in the background, admits requests
+"""The service layer between routes and engine: starts the engine in the background, admits requests
 to a bounded queue (429 beyond it), runs at most ``engine.max_parallel`` generations at once, splits
 long text into sentences and joins their audio with short pauses, whole or streamed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -11,8 +12,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from services.errors import BadRequest, LingxiError, NotReady, TooManyRequests
-from services.health import Health, Status
+from services.engine import Lifecycle
+from services.errors import BadRequest, LingxiError, TooManyRequests
+from services.health import Health
 from tts.audio import change_tempo, pcm_bytes, resample, silence, wav_header
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest, TTSEngine
@@ -24,45 +26,34 @@ EngineFactory = Callable[[Settings], TTSEngine]
 class Synthesizer:
     def __init__(self, settings: Settings, factory: EngineFactory, on_sentence: Callable[[], None] = lambda: None):
         self.settings = settings
-        self.factory = factory
         self.on_sentence = on_sentence
-        self.engine: TTSEngine | None = None
-        self.state = Health(Status.loading, f"loading the {settings.engine.value} engine")
-        self.slots = threading.Semaphore(1)
+        self.lifecycle = Lifecycle.build(f"the {settings.engine.value} engine", lambda: factory(settings))
+        parallel = self.engine.max_parallel if self.engine else 1
+        self.slots = threading.Semaphore(parallel)
         self.admitted = 0
-        self.capacity = 1
+        self.capacity = parallel + settings.queue_size
         self.lock = threading.Lock()
 
     # --- life cycle ------------------------------------------------------------------------------
 
+    @property
+    def engine(self) -> TTSEngine | None:
+        return self.lifecycle.engine
+
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.load, name="tts-engine-load", daemon=True)
+        """Start the engine on a thread of its own (Flask has no event loop to run it on)."""
+        thread = threading.Thread(
+            target=asyncio.run, args=(self.lifecycle.start(),), name="tts-engine-start", daemon=True
+        )
         thread.start()
         return thread
 
-    def load(self) -> None:
-        try:
-            engine = self.factory(self.settings)
-            engine.load()
-        except NotReady as exc:
-            self.state = Health(Status.not_configured, exc.message)
-            return
-        except Exception as exc:  # any failure to load: /health says what, the process stays up
-            log.exception("the %s engine failed to load", self.settings.engine.value)
-            self.state = Health(Status.error, f"the {self.settings.engine.value} engine failed to load: {exc}")
-            return
-        self.slots = threading.Semaphore(engine.max_parallel)
-        self.capacity = engine.max_parallel + self.settings.queue_size
-        self.engine = engine
-        self.state = Health(Status.ok, extra={"engine": engine.name})
-
     def health(self) -> Health:
-        return self.state
+        ready = self.engine if self.lifecycle.ready else None
+        return self.lifecycle.health({"engine": ready.name} if ready else None)
 
     def ready(self) -> TTSEngine:
-        if self.engine is None:
-            raise NotReady(f"the tts engine is not ready: {self.state.detail}")
-        return self.engine
+        return self.lifecycle.require()
 
     def styles(self) -> list[str]:
         return self.ready().styles()

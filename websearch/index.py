@@ -14,6 +14,7 @@ from websearch import tokens
 from websearch.chunking import chunk_text
 from websearch.config import Settings
 from websearch.extract import HTML_TYPES, TEXT_TYPES, extract
+from websearch.pending import IngestLease, Repairs, ingest_lease, reconcile
 from websearch.snippets import snippet
 from websearch.store import ChunkHit, Store, isoformat
 from websearch.vectors import VectorStore
@@ -34,6 +35,8 @@ class WebIndex:
         self.store = store
         self.vectors = vectors
         self.embedder = embedder
+        self.embedding_model: str | None = None  # what the embedding service serves, learnt from its /health
+        self.embedding_dimension: int | None = None
         self.fetcher = SafeFetcher(
             allowed_hosts=settings.allowed_hosts, timeout_s=settings.fetch_timeout_s, max_bytes=settings.fetch_max_bytes
         )
@@ -74,28 +77,54 @@ class WebIndex:
         texts = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
         index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
         vectors = await self.embed(texts, "document")
+        await self._check_index(len(vectors[0]))  # never mix vectors of two models in one collection
         html = page.html[: self.settings.max_html_chars]
 
-        async with self.store.connection() as conn, conn.transaction():
-            page_id, new_ids, old_ids = await self.store.replace_page(
-                conn, url, page, html, list(zip(texts, index_texts, strict=True))
-            )
-            payloads = [
-                {"url": url, "title": page.title, "chunk_index": i, "page_id": page_id} for i in range(len(new_ids))
-            ]
+        chunks = list(zip(texts, index_texts, strict=True))
+        payloads = [{"url": url, "title": page.title, "chunk_index": i} for i in range(len(texts))]
+        async with ingest_lease(self.store) as lease:  # the order of writes: see websearch/pending.py
+            new_ids = await lease.reserve(len(texts))
             try:
                 await self.vectors.upsert(new_ids, vectors, payloads)
-                await self.vectors.delete(old_ids)
+                page_id, old_ids = await lease.commit_page(url, page, html, chunks, new_ids)
             except LingxiError:
-                await self._forget_vectors(new_ids)
-                raise  # leaving the transaction block rolls PostgreSQL back: nothing half-indexed
+                await self._forget_points(lease, new_ids)
+                raise
+            await self._forget_points(lease, old_ids)
         return self._result(url, page_id, len(new_ids), page.title, page.published_at)
 
-    async def _forget_vectors(self, ids: list[int]) -> None:
+    async def _forget_points(self, lease: IngestLease, ids: list[int]) -> None:
+        """Delete points that belong to no chunk (any more); what cannot be deleted now stays pending, for
+        the next start-up's reconcile."""
+        if not ids:
+            return
         try:
             await self.vectors.delete(ids)
-        except LingxiError:
-            log.warning("could not remove %d vectors of a failed ingest; they point at no chunk", len(ids))
+            await lease.release(ids)
+        except LingxiError as exc:
+            log.warning("%d points of no chunk stay until websearch starts again: %s", len(ids), exc.message)
+
+    async def reconcile_when_reachable(self) -> Repairs:
+        """Repair what a crash left in PostgreSQL and Qdrant (websearch/pending.py), trying again while a
+        dependency is down (/health says which)."""
+        delay = 0.5
+        while True:
+            try:
+                repairs = await reconcile(self.store, self.vectors, self.embed)
+                break
+            except LingxiError as exc:
+                log.info("cannot check the index yet: %s", exc.message)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        if repairs:
+            log.warning(
+                "repaired the index: removed %d points of unfinished ingests and %d of no chunk; "
+                "embedded %d chunks again",
+                repairs.unfinished,
+                repairs.orphans,
+                repairs.reembedded,
+            )
+        return repairs
 
     @staticmethod
     def _result(
@@ -133,6 +162,7 @@ class WebIndex:
 
     async def semantic(self, query: str, limit: int) -> list[Hit]:
         [vector] = await self.embed([query], "query")
+        await self._check_index(len(vector))
         scored = await self.vectors.search(vector, limit)
         chunks = await self.store.chunks_by_id([point_id for point_id, _ in scored])
         return [Hit(chunks[i], score, "semantic") for i, score in scored if i in chunks]
@@ -165,15 +195,30 @@ class WebIndex:
 
     async def health(self) -> dict[str, str]:
         """Each dependency: "ok" or what is wrong."""
-        checks = {"postgres": self.store.ping(), "qdrant": self.vectors.ping(), "embedding": self._embedding_ping()}
+        checks = {"postgres": self.store.ping(), "qdrant": self.vectors.ping(), "embedding": self._embedding_model()}
         results = await asyncio.gather(*checks.values(), return_exceptions=True)
-        return {
+        report = {
             name: "ok" if not isinstance(result, BaseException) else getattr(result, "message", type(result).__name__)
             for name, result in zip(checks, results, strict=True)
         }
+        if report["qdrant"] == report["embedding"] == "ok" and self.embedding_dimension:
+            try:  # the collection was built with the model the embedding service serves
+                await self._check_index(self.embedding_dimension)
+                report["index"] = "ok"
+            except LingxiError as exc:
+                report["index"] = exc.message
+        return report
 
-    async def _embedding_ping(self) -> None:
-        await self.embedder.get_json("/health")
+    async def _check_index(self, dimension: int) -> None:
+        await self.vectors.check(self.embedding_model or await self._embedding_model(), dimension)
+
+    async def _embedding_model(self) -> str:
+        """The name and dimension of the model the embedding service serves, from its /health."""
+        body = await self.embedder.get_json("/health")
+        self.embedding_model = str(body.get("model") or self.settings.embedding_model or "unknown")
+        dimension = body.get("embedding_dimension")
+        self.embedding_dimension = dimension if isinstance(dimension, int) else None
+        return self.embedding_model
 
 
 def min_max(hits: list[Hit]) -> dict[int, float]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -74,13 +74,9 @@ class Store:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
+        with unavailable_on_failure():
             async with self.pool.connection(timeout=10) as conn:
                 yield conn
-        except (psycopg.OperationalError, TimeoutError) as exc:
-            raise NotReady(
-                f"PostgreSQL is unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            ) from exc
 
     async def ping(self) -> None:
         async with self.connection() as conn:
@@ -102,9 +98,10 @@ class Store:
         page: ExtractedPage,
         html: str,
         chunks: Sequence[tuple[str, str]],
-    ) -> tuple[int, list[int], list[int]]:
-        """Inside the caller's transaction: upsert the page (same id on re-ingest), replace its chunks.
-        Returns (page_id, new chunk ids, old chunk ids)."""
+        chunk_ids: Sequence[int],
+    ) -> tuple[int, list[int]]:
+        """Inside the caller's transaction: upsert the page (same id on re-ingest), replace its chunks by
+        ``chunks`` (text, index text) under ``chunk_ids``. Returns (page_id, the old chunk ids)."""
         cursor = await conn.execute(
             "INSERT INTO pages (url, title, site, lang, published_at, fetched_at, content, html, content_hash) "
             "VALUES (%s, %s, %s, %s, %s, now(), %s, %s, %s) "
@@ -116,15 +113,16 @@ class Store:
         page_id = (await cursor.fetchone())["id"]  # type: ignore[index]
         cursor = await conn.execute("DELETE FROM chunks WHERE page_id = %s RETURNING id", (page_id,))
         old_ids = [row["id"] for row in await cursor.fetchall()]
-        new_ids = []
-        for index, (text, index_text) in enumerate(chunks):
-            cursor = await conn.execute(
-                "INSERT INTO chunks (page_id, chunk_index, text, tokens) "
-                "VALUES (%s, %s, %s, to_tsvector('simple', %s)) RETURNING id",
-                (page_id, index, text, index_text),
+        async with conn.cursor() as insert:
+            await insert.executemany(
+                "INSERT INTO chunks (id, page_id, chunk_index, text, tokens) "
+                "VALUES (%s, %s, %s, %s, to_tsvector('simple', %s))",
+                [
+                    (chunk_id, page_id, index, text, index_text)
+                    for index, (chunk_id, (text, index_text)) in enumerate(zip(chunk_ids, chunks, strict=True))
+                ],
             )
-            new_ids.append((await cursor.fetchone())["id"])  # type: ignore[index]
-        return page_id, new_ids, old_ids
+        return page_id, old_ids
 
     async def keyword_search(self, query: str, terms: list[str], short_cjk: bool, limit: int) -> list[ChunkHit]:
         """Keyword hits, best first. Score: ts_rank_cd + word similarity to the chunk text + 0.3 × word
@@ -238,6 +236,17 @@ class Store:
                 await conn.execute("SELECT (SELECT count(*) FROM pages) AS p, (SELECT count(*) FROM chunks) AS c")
             ).fetchone()
             return int(row["p"]), int(row["c"])  # type: ignore[index]
+
+
+@contextmanager
+def unavailable_on_failure() -> Iterator[None]:
+    """A lost or refused connection as ``NotReady`` (503)."""
+    try:
+        yield
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        raise NotReady(
+            f"PostgreSQL is unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
 
 
 def shortlist_size(limit: int) -> int:

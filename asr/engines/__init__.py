@@ -1,4 +1,4 @@
-"""asr engines, chosen by ``ASR_ENGINE`` through one table. Heavy imports happen in ``load()``."""
+"""asr engines, chosen by ``ASR_ENGINE`` through one table. Heavy imports happen in ``start()``."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from services.engine import Engine
+from services.media import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,11 @@ class Transcript:
     event: str | None = None
 
 
-class AsrEngine(Protocol):
-    model_name: str
-    languages: frozenset[str]  # codes accepted in TranscribeRequest.language
+class AsrEngine(Engine, Protocol):
+    """Started and closed as every engine; the two calls below block (the pipeline runs them off the loop)."""
 
-    def load(self) -> None:
-        """Load the model (blocking; called once, in a worker thread, at start-up)."""
+    model_name: str
+    languages: frozenset[str]  # codes accepted in TranscribeRequest.language (known once started)
 
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
         """Where there is speech in ``audio`` (VAD); empty for silence."""

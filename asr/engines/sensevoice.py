@@ -6,6 +6,7 @@ fsmn-vad model that finds the speech in long files. Nothing is fetched from a hu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ from asr.config import Settings
 from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Transcript
 from asr.engines.sensevoice_tags import LANGUAGES, parse_rich_text
 from asr.engines.silero_vad import SileroVad
+from services.engine import Engine
+from services.errors import BadRequest
 
 MS = SAMPLE_RATE // 1000
 
@@ -26,7 +29,7 @@ def torch_device(device: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-class SenseVoiceEngine:
+class SenseVoiceEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.model_dir.name if settings.model_dir else "SenseVoiceSmall"
@@ -35,7 +38,10 @@ class SenseVoiceEngine:
         self.vad_model: Any = None
         self.fallback_vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         if self.model is not None:
             return
         if self.settings.model_dir is None:
@@ -65,14 +71,17 @@ class SenseVoiceEngine:
         return [Span(max(0, int(b) * MS), min(audio.size, int(e) * MS)) for b, e in found if e > b]
 
     def transcribe(self, request: TranscribeRequest) -> Transcript:
-        result = self.model.generate(
-            input=request.audio,
-            fs=SAMPLE_RATE,
-            language=request.language or "auto",
-            use_itn=self.settings.use_itn,
-            ban_emo_unk=False,
-            disable_pbar=True,
-        )
+        try:
+            result = self.model.generate(
+                input=request.audio,
+                fs=SAMPLE_RATE,
+                language=request.language or "auto",
+                use_itn=self.settings.use_itn,
+                ban_emo_unk=False,
+                disable_pbar=True,
+            )
+        except ValueError as exc:  # funasr's fbank front end: audio too short to featurize
+            raise BadRequest(f"sensevoice could not transcribe the audio: {exc}") from exc
         raw = result[0]["text"] if result else ""
         rich = parse_rich_text(raw)
         duration = request.audio.size / SAMPLE_RATE

@@ -6,6 +6,7 @@ pieces of at most ``chunk_seconds`` and streaming works even where the upstream 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 
@@ -16,8 +17,9 @@ from asr.config import Settings
 from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Transcript
 from asr.engines.silero_vad import SileroVad
 from asr.engines.whisper import whisper_languages
-from services.clients import raise_for_upstream_status
-from services.errors import UpstreamError, UpstreamTimeout
+from services.engine import Engine
+from services.errors import UpstreamError
+from services.upstream import client_options, map_upstream_errors, raise_for_upstream_status
 
 
 def to_wav(audio: np.ndarray) -> bytes:
@@ -31,53 +33,56 @@ def to_wav(audio: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.upstream_model
+        self.label = f"the asr upstream at {settings.upstream_url}"
         self.languages: frozenset[str] = frozenset()
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.client: httpx.Client | None = None
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         if self.client is not None:
             return
         if not self.settings.upstream_url:
             raise RuntimeError("engine=upstream needs ASR_UPSTREAM_URL (e.g. http://vllm:8000/v1)")
-        key = self.settings.upstream_api_key
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(
-            base_url=self.settings.upstream_url.rstrip("/"),
-            headers=headers,
-            timeout=self.settings.upstream_timeout_s,
-            trust_env=False,
+            **client_options(
+                self.settings.upstream_url,
+                api_key=self.settings.upstream_api_key,
+                timeout_s=self.settings.upstream_timeout_s,
+            )
         )
         self.vad.load()
         self.languages = whisper_languages()
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
         return self.vad(audio)
 
     def transcribe(self, request: TranscribeRequest) -> Transcript:
-        assert self.client is not None, "load() first"
+        assert self.client is not None, "start() first"
         data = {"model": self.settings.upstream_model, "response_format": "json"}
         if request.language:
             data["language"] = request.language
         if request.prompt:
             data["prompt"] = request.prompt
         files = {"file": ("audio.wav", to_wav(request.audio), "audio/wav")}
-        try:
+        with map_upstream_errors(self.label):
             response = self.client.post("/audio/transcriptions", data=data, files=files)
-        except httpx.TimeoutException as exc:
-            deadline = self.settings.upstream_timeout_s
-            raise UpstreamTimeout(f"the asr upstream did not answer within {deadline}s") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"the asr upstream could not be reached: {exc}") from exc
-        raise_for_upstream_status(response, "asr upstream")
+        raise_for_upstream_status(response, self.label)
         try:
             text = str(response.json()["text"]).strip()
         except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError("the asr upstream answered without a 'text' field") from exc
+            raise UpstreamError(f"{self.label} answered without a 'text' field") from exc
         duration = request.audio.size / SAMPLE_RATE
         segments = [Segment(0.0, duration, text)] if text else []
         return Transcript(text, request.language, segments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from asr.config import Settings
 from asr.engines.base import Segment, Span, TranscribeRequest, Transcript, Word
 from asr.engines.silero_vad import SileroVad
 from asr.engines.whisper_model import embedded_whisper_dir
+from services.engine import Engine
 from services.errors import BadRequest
 
 
@@ -27,7 +29,7 @@ def pick_device(device: str) -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
-class WhisperEngine:
+class WhisperEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.model_dir.name if settings.model_dir else "whisper-base"
@@ -35,7 +37,10 @@ class WhisperEngine:
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.model: Any = None
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         if self.model is not None:
             return
         from faster_whisper import WhisperModel

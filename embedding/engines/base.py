@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from services.engine import Engine
+
 
 class InputType(str, enum.Enum):
     query = "query"
@@ -47,24 +49,15 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class EmbeddingEngine(Protocol):
+class EmbeddingEngine(Engine, Protocol):
     info: ModelInfo
-
-    async def start(self) -> None:
-        """Load the model (or reach the upstream); raises a LingxiError that says what is wrong."""
 
     async def embed(self, inputs: list[EmbedInput], input_type: InputType) -> Embeddings:
         """Vectors for ``inputs``, in order. Raises BadRequest for input the model cannot take."""
 
-    async def aclose(self) -> None: ...
 
-
-class Reranker(Protocol):
+class Reranker(Engine, Protocol):
     method: str  # "cross-encoder" or "cosine": what the rerank responses say
-
-    async def start(self) -> None: ...
 
     async def score(self, query: str, documents: list[str]) -> tuple[list[float], int]:
         """One relevance score per document (higher is better) and the tokens used."""
-
-    async def aclose(self) -> None: ...

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from embedding.engines.sentence_transformers import load_model_dir, resolve_device
+from services.engine import Engine
 from services.errors import NotReady
 
 log = logging.getLogger("lingxi.embedding")
 
 
-class CrossEncoderReranker:
+class CrossEncoderReranker(Engine):
     method = "cross-encoder"
 
     def __init__(self, path: Path, device: str = "auto", batch_size: int = 64) -> None:
@@ -53,6 +54,3 @@ class CrossEncoderReranker:
             encoded = tokenizer([query] * len(documents), documents, truncation=False, verbose=False)
             tokens = sum(min(len(ids), limit) for ids in encoded["input_ids"])
         return [float(s) for s in scores], tokens
-
-    async def aclose(self) -> None:
-        pass

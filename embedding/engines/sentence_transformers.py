@@ -17,6 +17,7 @@ import numpy as np
 from embedding.batching import BatchOutput, BatchQueue
 from embedding.config import DEFAULT_MODEL_NAME, Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
+from services.engine import Engine
 from services.errors import BadRequest, NotReady
 
 log = logging.getLogger("lingxi.embedding")
@@ -52,7 +53,7 @@ def load_model_dir(path: Path, what: str) -> Path:
     return path
 
 
-class SentenceTransformersEngine:
+class SentenceTransformersEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model: Any = None

@@ -15,39 +15,38 @@ import numpy as np
 
 from embedding.config import Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
-from services.clients import raise_for_upstream_status
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
+from services.clients import ServiceClient
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, UpstreamError
 
 log = logging.getLogger("lingxi.embedding")
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if not settings.upstream_url:
-            raise NotReady("EMBEDDING_ENGINE=upstream needs EMBEDDING_UPSTREAM_URL (e.g. http://127.0.0.1:8080/v1)")
+        require_settings(settings, "upstream_url")
         self.settings = settings
-        self.url = settings.upstream_url.rstrip("/")
+        self.url = (settings.upstream_url or "").rstrip("/")
         self.upstream_model = settings.upstream_model
         name = settings.model_name or settings.upstream_model or "upstream"
         self.info = ModelInfo(name=name, path=self.url, device="upstream", cuda_available=False)
-        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
-        self.http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=min(settings.upstream_timeout_s, 10.0)),
+        self.upstream = ServiceClient(
+            self.url,
+            name="the embedding upstream",
+            api_key=settings.upstream_api_key,
+            timeout_s=settings.upstream_timeout_s,
+            retries=0,
             transport=transport,
-            trust_env=False,
         )
         self.prompts = {
             InputType.query: settings.query_prompt or "",
             InputType.document: settings.document_prompt or "",
         }
-        self.ready = False
 
     async def start(self) -> None:
         """Learn the dimension from one probe; raises UpstreamError while the upstream is unreachable."""
         probe = await self._post(["ping"])
         self.info.dimension = int(probe.vectors.shape[1])
-        self.ready = True
         log.info("upstream %s serves %s (dim %s)", self.url, self.upstream_model, self.info.dimension)
 
     async def embed(self, inputs: list[EmbedInput], input_type: InputType) -> Embeddings:
@@ -63,24 +62,17 @@ class UpstreamEngine:
         payload: dict[str, Any] = {"input": texts, "encoding_format": "float"}
         if self.upstream_model:
             payload["model"] = self.upstream_model
+        body = await self.upstream.post_json("/embeddings", payload)
         try:
-            response = await self.http.post(f"{self.url}/embeddings", json=payload)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the embedding upstream {self.url} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"the embedding upstream {self.url} is unreachable ({type(exc).__name__})") from exc
-        raise_for_upstream_status(response, "embedding upstream")
-        try:
-            body = response.json()
             rows = sorted(body["data"], key=lambda row: row["index"])
             vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
             tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
         except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError(f"the embedding upstream {self.url} answered in an unexpected shape") from exc
+            raise UpstreamError(f"{self.upstream.label} answered in an unexpected shape") from exc
         if vectors.ndim != 2 or len(vectors) != len(texts):
-            raise UpstreamError(f"the embedding upstream returned {len(vectors)} vectors for {len(texts)} inputs")
+            raise UpstreamError(f"{self.upstream.label} returned {len(vectors)} vectors for {len(texts)} inputs")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return Embeddings(vectors / np.maximum(norms, 1e-12), tokens)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.upstream.aclose()

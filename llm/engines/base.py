@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.engine import Engine
 from services.health import Health
 
 Completion = dict[str, Any]  # an OpenAI chat.completion object
@@ -26,15 +27,12 @@ class ChatRequest:
     raw_prompt: str | None = None  # Ollama's generate with raw=true: a prompt sent without a chat template
 
 
-class ChatEngine(Protocol):
-    description: str  # says where the model lives, for errors and logs
+class ChatEngine(Engine, Protocol):
+    description: str  # says where the model lives, for errors, logs and /health
 
-    async def start(self) -> None:
-        """Load the model or open the connection pool; may take long (runs in the background)."""
-
-    async def close(self) -> None: ...
-
-    async def health(self) -> Health: ...
+    async def health(self) -> Health:
+        """Readiness once started (a remote engine asks its upstream)."""
+        ...
 
     def details(self) -> dict[str, Any]:
         """What Ollama's tags/show report: format, family, parameter_size, quantization_level, template."""

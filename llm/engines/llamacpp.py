@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from llm import openai_format, structured, tools
+from llm.config import ModelRoute, Settings
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.engines.llamacpp_batch import DecodeError, Job, Model, Sampling, Scheduler, converted
 from llm.engines.local import (
@@ -30,11 +31,13 @@ from llm.engines.local import (
     StopScanner,
     gguf_quantization,
     model_location,
-    retry_later,
     template_messages,
 )
+from services.engine import Engine
 from services.errors import BadRequest, LingxiError, NotReady, TooManyRequests
 from services.health import Health, Status
+
+RETRY_LATER = {"Retry-After": "5"}
 
 log = logging.getLogger("lingxi.llm")
 
@@ -48,26 +51,14 @@ class Plan:
     tool_use: tools.ToolUse | None
 
 
-class LlamaCppEngine:
-    def __init__(
-        self,
-        model_path: str | None = None,
-        gguf_file: str | None = None,
-        *,
-        threads: int | None = None,
-        max_tokens: int = 512,
-        max_input_tokens: int = 4096,
-        max_queue: int = 16,
-        parallel: int = 8,
-        convert: str = "auto",
-        cache_dir: Path = Path(".data/models"),
-    ) -> None:
-        self.model_path, self.gguf_file = model_path, gguf_file
-        self.description = f"local model {model_path or EMBEDDED_NAME}"
-        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
-        self.max_tokens, self.max_input_tokens = max_tokens, max_input_tokens
-        self.max_queue, self.parallel = max_queue, parallel
-        self.convert, self.cache_dir = convert, Path(cache_dir)
+class LlamaCppEngine(Engine):
+    def __init__(self, route: ModelRoute, settings: Settings) -> None:
+        self.model_path, self.gguf_file = route.upstream_model, route.gguf_file
+        self.description = f"local model {self.model_path or EMBEDDED_NAME}"
+        self.threads = settings.threads or max(1, (os.cpu_count() or 2) // 2)
+        self.max_tokens, self.max_input_tokens = settings.max_tokens, settings.max_input_tokens
+        self.max_queue, self.parallel = settings.local_max_queue, settings.local_parallel
+        self.convert, self.cache_dir = settings.gguf_convert, Path(settings.model_cache_dir)
         self.pending = 0  # jobs submitted and not yet released by the scheduler; only touched on the event loop
         self.cancelled = 0  # generations stopped early because their client went away or hit a stop string
         self.model: Model | None = None
@@ -75,15 +66,10 @@ class LlamaCppEngine:
         self.formatter: Any = None
         self.bos = ""
         self.info: dict[str, Any] = {}
-        self.error: str | None = None
 
     # --- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        try:
-            await asyncio.to_thread(self.load)
-        except Exception as exc:  # any failure to load is reported by /health, not raised at start-up
-            log.exception("loading %s failed", self.description)
-            self.error = f"loading {self.description} failed: {type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self.load)
 
     def load(self) -> None:
         started = time.perf_counter()
@@ -131,14 +117,8 @@ class LlamaCppEngine:
             self.model.close()
         self.scheduler = self.model = None
 
-    close = aclose  # the engine Protocol's name for it until the kernel renames ``close`` to ``aclose``
-
     async def health(self) -> Health:
-        if self.error:
-            return Health(Status.error, self.error)
-        if self.model is None:
-            return Health(Status.loading, f"loading {self.description}")
-        return Health(Status.ok)
+        return Health(Status.ok)  # loaded: the life cycle reports loading and failures
 
     def details(self) -> dict[str, Any]:
         return dict(self.info)
@@ -166,11 +146,11 @@ class LlamaCppEngine:
 
     async def open_stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         if self.model is None or self.scheduler is None:
-            raise NotReady(self.error or f"{self.description} is still loading; retry shortly", headers=retry_later())
+            raise NotReady(f"{self.description} is still loading; retry shortly", headers=RETRY_LATER)
         if self.pending >= self.parallel + self.max_queue:
             raise TooManyRequests(
                 f"{self.description} is busy ({self.pending} generations running or queued); retry shortly",
-                headers=retry_later(),
+                headers=RETRY_LATER,
             )
         self.pending += 1  # counted from here, so concurrent requests see each other before the first await
         try:

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from llm import openai_format
+from llm.config import ModelRoute, Settings
 from llm.engines.base import ChatRequest, Chunk, Completion
-from services.errors import BadRequest, NotReady, TooManyRequests
+from services.engine import Engine
+from services.errors import BadRequest, TooManyRequests
 from services.health import Health, Status
 
 log = logging.getLogger("lingxi.llm")
@@ -129,39 +131,25 @@ class Job:
         self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
 
 
-class LocalEngine:
-    def __init__(
-        self,
-        model_path: str | None = None,
-        gguf_file: str | None = None,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        max_tokens: int = 512,
-        max_input_tokens: int = 4096,
-        max_queue: int = 16,
-    ) -> None:
-        self.model_path, self.gguf_file = model_path, gguf_file
-        self.description = f"local model {model_path or EMBEDDED_NAME}"
-        self.device, self.threads = device, threads
-        self.max_tokens, self.max_input_tokens, self.max_queue = max_tokens, max_input_tokens, max_queue
+class LocalEngine(Engine):
+    def __init__(self, route: ModelRoute, settings: Settings) -> None:
+        self.model_path, self.gguf_file = route.upstream_model, route.gguf_file
+        self.description = f"local model {self.model_path or EMBEDDED_NAME}"
+        self.device, self.threads = settings.device, settings.threads
+        self.max_tokens, self.max_input_tokens = settings.max_tokens, settings.max_input_tokens
+        self.max_queue = settings.local_max_queue
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-local")
         self.pending = 0  # jobs submitted to the worker and not finished; only touched on the event loop
         self.cancelled = 0  # generations stopped early because their client went away or hit a stop string
         self.model: Any = None
         self.tokenizer: Any = None
         self.info: dict[str, Any] = {}
-        self.error: str | None = None
 
-    # --- loading ---------------------------------------------------------------------------------
+    # --- life cycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        try:
-            await asyncio.to_thread(self.load)
-        except Exception as exc:  # any failure to load is reported by /health, not raised at start-up
-            log.exception("loading %s failed", self.description)
-            self.error = f"loading {self.description} failed: {type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self._load)
 
-    def load(self) -> None:
+    def _load(self) -> None:
         started = time.perf_counter()
         directory, gguf_file = model_location(self.model_path, self.gguf_file)  # fails fast, before torch loads
 
@@ -190,15 +178,11 @@ class LocalEngine:
         self.tokenizer, self.model = tokenizer, model
         log.info("loaded %s in %.1f s", self.description, time.perf_counter() - started)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         self.worker.shutdown(wait=False, cancel_futures=True)
 
     async def health(self) -> Health:
-        if self.error:
-            return Health(Status.error, self.error)
-        if self.model is None:
-            return Health(Status.loading, f"loading {self.description}")
-        return Health(Status.ok)
+        return Health(Status.ok)  # loaded: the life cycle reports loading and failures
 
     def details(self) -> dict[str, Any]:
         return dict(self.info)
@@ -217,8 +201,6 @@ class LocalEngine:
         )
 
     async def open_stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        if self.model is None:
-            raise NotReady(self.error or f"{self.description} is still loading; retry shortly", headers=retry_later())
         if self.pending > self.max_queue:  # one generating + max_queue waiting
             raise TooManyRequests(f"{self.description} is busy ({self.pending} generations queued); retry shortly")
         self.pending += 1  # counted from here, so concurrent requests see each other before the first await
@@ -348,7 +330,3 @@ def gguf_quantization(gguf_file: str | None) -> str:
         return "none"
     stem = Path(gguf_file).stem
     return stem.rsplit(".", 1)[-1] if "." in stem else "unknown"
-
-
-def retry_later() -> dict[str, str]:
-    return {"Retry-After": "5"}

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
 from fastapi.responses import Response
 
 from llm import structured, tools
 from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRegistry, ModelRoute
 from llm.schemas import Message
+from llm.siblings import Siblings
+from services.app import app_state
 
-
-def registry(request: Request) -> ModelRegistry:
-    return request.app.state.models
+ModelsDep = Annotated[ModelRegistry, app_state("models")]
+SiblingsDep = Annotated[Siblings, app_state("siblings")]
 
 
 def chat_request(route: ModelRoute, messages: list[Message] | list[dict[str, Any]], params: dict[str, Any]):
@@ -31,15 +31,15 @@ def checked(chat: ChatRequest) -> ChatRequest:
     return chat
 
 
-async def complete(request: Request, model: str | None, chat: Any) -> tuple[ModelRoute, Completion]:
-    route, engine = registry(request).resolve(model)
+async def complete(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, Completion]:
+    route, engine = models.ready(model)
     completion = await engine.complete(checked(chat(route)))
     completion["model"] = route.name
     return route, completion
 
 
-async def open_stream(request: Request, model: str | None, chat: Any) -> tuple[ModelRoute, AsyncIterator[Chunk]]:
-    route, engine = registry(request).resolve(model)
+async def open_stream(models: ModelRegistry, model: str | None, chat: Any) -> tuple[ModelRoute, AsyncIterator[Chunk]]:
+    route, engine = models.ready(model)
     chunks = await engine.open_stream(checked(chat(route)))
     return route, chunks
 
@@ -48,4 +48,4 @@ def json_response(body: Any, status_code: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status_code=status_code, media_type="application/json")
 
 
-__all__ = ["ChatRequest", "chat_request", "complete", "json_response", "open_stream", "registry"]
+__all__ = ["ChatRequest", "ModelsDep", "SiblingsDep", "chat_request", "complete", "json_response", "open_stream"]

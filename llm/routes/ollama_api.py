@@ -1,70 +1,38 @@
-"""Ollama's API under ``/ollama``: point an Ollama client at ``http://host:7207/ollama``.
+"""Ollama's inference API under ``/ollama``: ``chat``, ``generate``, ``embed`` and the legacy ``embeddings``.
 
-``chat`` and ``generate`` stream NDJSON by default (Ollama's ``stream`` defaults to true), errors are
-Ollama's ``{"error": "..."}``, and ``tags``/``show``/``version`` describe the served models.
+Point an Ollama client at ``http://host:7207/ollama``. ``chat`` and ``generate`` stream NDJSON by
+default (Ollama's ``stream`` defaults to true) and run on the llm's engines; ``embed`` and
+``embeddings`` are answered by the embedding service (``LLM_EMBEDDING_URL``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import Response
 
 from llm import openai_format
 from llm.engines.base import ChatRequest, Chunk, Completion
-from llm.models import ModelRoute
-from llm.routes.common import complete, json_response, open_stream, registry
-from llm.schemas import Message, OllamaChatRequest, OllamaGenerateRequest, OllamaShowRequest
+from llm.models import ModelRegistry, ModelRoute
+from llm.routes.common import ModelsDep, SiblingsDep, complete, json_response, open_stream
+from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now, parse
+from llm.schemas import (
+    Message,
+    OllamaChatRequest,
+    OllamaEmbeddingsRequest,
+    OllamaEmbedRequest,
+    OllamaGenerateRequest,
+)
+from llm.siblings import Siblings
 from llm.structured import response_format_of
-from services.errors import BadRequest, LingxiError, Unprocessable
+from services.errors import BadRequest, NotFound, UpstreamError
 from services.streaming import ndjson_response
 
-OLLAMA_VERSION = "0.12.0"  # the Ollama API version these routes follow
-STARTED = datetime.now(timezone.utc).isoformat()
-Body = TypeVar("Body", bound=BaseModel)
-
-
-class OllamaErrors(APIRoute):
-    """Answer errors in Ollama's shape, ``{"error": "message"}``, which Ollama clients read."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except LingxiError as exc:
-                return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=exc.headers)
-
-        return handle
-
-
-router = APIRouter(prefix="/ollama", route_class=OllamaErrors)
-
-
-async def parse(request: Request, model: type[Body]) -> Body:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise BadRequest("request body is not valid JSON") from None
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-        raise Unprocessable(f"{where}: {first.get('msg', 'invalid')}") from None
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+router = APIRouter(prefix=PREFIX)
 
 
 def no_images(messages: list[Message]) -> list[Message]:
@@ -109,12 +77,12 @@ def ollama_tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def answer(
-    request: Request, model: str | None, build: Callable[[ModelRoute], ChatRequest], stream: bool, shape: str
+    models: ModelRegistry, model: str | None, build: Callable[[ModelRoute], ChatRequest], stream: bool, shape: str
 ) -> Response:
     """Run one request and shape it as Ollama's chat (``message``) or generate (``response``) answer."""
     started = time.perf_counter()
     if not stream:
-        route, completion = await complete(request, model, build)
+        route, completion = await complete(models, model, build)
         message = openai_format.first_choice(completion).get("message") or {}
         body: dict[str, Any] = {"model": route.name, "created_at": now()}
         text = openai_format.message_text(completion)
@@ -127,7 +95,7 @@ async def answer(
         else:
             body["response"] = text
         return json_response({**body, **stats(completion, started)})
-    route, chunks = await open_stream(request, model, build)
+    route, chunks = await open_stream(models, model, build)
     return ndjson_response(stream_lines(chunks, route.name, shape, started))
 
 
@@ -165,10 +133,10 @@ async def stream_lines(chunks: AsyncIterator[Chunk], name: str, shape: str, star
 
 
 @router.post("/api/chat")
-async def chat(request: Request) -> Response:
+async def chat(request: Request, models: ModelsDep) -> Response:
     body = await parse(request, OllamaChatRequest)
     if not body.messages:  # Ollama's way to load a model: answer done at once
-        route, _ = registry(request).resolve(body.model)
+        route, _ = models.resolve(body.model)
         return json_response(
             {
                 "model": route.name,
@@ -181,6 +149,10 @@ async def chat(request: Request) -> Response:
     messages = [m.model_dump(exclude_none=True, exclude={"images"}) for m in no_images(body.messages)]
     params = with_format(body.options.params(), body.format)
     if body.tools:
+        route, _ = models.resolve(body.model)
+        if "tools" not in capabilities(route):
+            engine = route.engine.value
+            raise BadRequest(f"{route.name} does not support tools (the {engine} engine has no tool calling)")
         params["tools"] = body.tools
     if (body.model_extra or {}).get("tool_choice") is not None:  # not Ollama's: lingxi takes OpenAI's values
         params["tool_choice"] = body.model_extra["tool_choice"]  # type: ignore[index]
@@ -188,14 +160,14 @@ async def chat(request: Request) -> Response:
     def build(route: ModelRoute) -> ChatRequest:
         return ChatRequest(route.engine_model, messages, params)
 
-    return await answer(request, body.model, build, body.stream, "chat")
+    return await answer(models, body.model, build, body.stream, "chat")
 
 
 @router.post("/api/generate")
-async def generate(request: Request) -> Response:
+async def generate(request: Request, models: ModelsDep) -> Response:
     body = await parse(request, OllamaGenerateRequest)
     if not body.prompt:
-        route, _ = registry(request).resolve(body.model)
+        route, _ = models.resolve(body.model)
         return json_response(
             {"model": route.name, "created_at": now(), "response": "", "done": True, "done_reason": "load"}
         )
@@ -209,71 +181,72 @@ async def generate(request: Request) -> Response:
         raw = body.prompt if body.raw else None
         return ChatRequest(route.engine_model, messages, params, raw_prompt=raw)
 
-    return await answer(request, body.model, build, body.stream, "generate")
+    return await answer(models, body.model, build, body.stream, "generate")
 
 
-def model_details(request: Request, name: str) -> dict[str, Any]:
-    _, engine = registry(request).resolve(name)
-    info = engine.details()
-    return {
-        "parent_model": "",
-        "format": info.get("format", "remote"),
-        "family": info.get("family", "unknown"),
-        "families": [info.get("family", "unknown")],
-        "parameter_size": info.get("parameter_size", "unknown"),
-        "quantization_level": info.get("quantization_level", "unknown"),
-    }
+async def embed_texts(
+    models: ModelRegistry, hub: Siblings, model: str | None, texts: list[str], dimensions: int | None
+) -> dict[str, Any]:
+    """The embedding service's ``/v1/embeddings`` answer for ``texts`` (its errors raised as ours)."""
+    if model in models.routes:
+        names = await embedding_names(models, hub)
+        raise BadRequest(f"{model} is a chat model and makes no embeddings; embedding models: {names}")
+    payload: dict[str, Any] = {"input": texts}
+    if model:
+        payload["model"] = model
+    if dimensions:
+        payload["dimensions"] = dimensions
+    return await hub.call(hub.embedding, "POST", "/v1/embeddings", json=payload)
 
 
-@router.get("/api/tags")
-async def tags(request: Request) -> Response:
-    models = []
-    for name in registry(request).routes:
-        digest = hashlib.sha256(name.encode()).hexdigest()
-        models.append(
-            {
-                "name": name,
-                "model": name,
-                "modified_at": STARTED,
-                "size": 0,
-                "digest": digest,
-                "details": model_details(request, name),
-            }
+async def embedding_names(models: ModelRegistry, hub: Siblings) -> str:
+    names = await embedding_models(models, hub)
+    return ", ".join(names) or f"none (is the embedding service at {hub.embedding.url} running?)"
+
+
+async def known_embedding_model(models: ModelRegistry, hub: Siblings, model: str | None) -> None:
+    """An empty input embeds nothing, but an unknown model is still a 404."""
+    if model and model not in await embedding_models(models, hub):
+        raise NotFound(f"model {model!r} not found; embedding models: {await embedding_names(models, hub)}")
+
+
+def vectors(answer: Any) -> list[list[float]]:
+    try:
+        return [row["embedding"] for row in sorted(answer["data"], key=lambda row: row["index"])]
+    except (KeyError, TypeError) as exc:
+        raise UpstreamError("the embedding service answered in an unexpected shape") from exc
+
+
+@router.post("/api/embed")
+async def embed(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaEmbedRequest)
+    if body.truncate is False:
+        raise BadRequest(
+            "truncate=false is not supported: the embedding service cuts every input to the model's token limit"
         )
-    return json_response({"models": models})
-
-
-@router.post("/api/show")
-async def show(request: Request) -> Response:
-    body = await parse(request, OllamaShowRequest)
-    name = body.model or body.name
-    if not name:
-        raise BadRequest("model is required")
-    route, engine = registry(request).resolve(name)
-    info = engine.details()
-    details = model_details(request, name)
-    model_info: dict[str, Any] = {"general.architecture": details["family"]}
-    if info.get("context_length"):
-        model_info[f"{details['family']}.context_length"] = info["context_length"]
+    texts = body.input
+    if not texts:  # Ollama's way to load a model
+        await known_embedding_model(models, hub, body.model)
+        return json_response({"model": body.model or "", "embeddings": []})
+    started = time.perf_counter()
+    answer = await embed_texts(models, hub, body.model, texts, body.dimensions)
+    embeddings = vectors(answer)  # checks the answer's shape first
     return json_response(
         {
-            "modelfile": f"FROM {route.engine_model}\n",
-            "parameters": "",
-            "template": info.get("template", ""),
-            "details": details,
-            "model_info": model_info,
-            "capabilities": ["completion"],
-            "modified_at": STARTED,
+            "model": body.model or answer.get("model", ""),
+            "embeddings": embeddings,
+            "total_duration": int((time.perf_counter() - started) * 1e9),
+            "load_duration": 0,
+            "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0),
         }
     )
 
 
-@router.get("/api/version")
-async def version() -> Response:
-    return json_response({"version": OLLAMA_VERSION})
-
-
-@router.get("")
-@router.get("/")
-async def root() -> PlainTextResponse:
-    return PlainTextResponse("Ollama is running")
+@router.post("/api/embeddings")
+async def embeddings(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaEmbeddingsRequest)
+    if not body.prompt:
+        await known_embedding_model(models, hub, body.model)
+        return json_response({"embedding": []})
+    answer = await embed_texts(models, hub, body.model, [body.prompt], None)
+    return json_response({"embedding": vectors(answer)[0]})

@@ -1,15 +1,22 @@
-"""OpenAI's API: ``POST /v1/chat/completions`` (SSE with ``data: [DONE]`` when streaming), ``GET /v1/models``."""
+"""OpenAI's API: ``POST /v1/chat/completions`` (SSE with ``data: [DONE]`` when streaming), ``GET /v1/models``.
+
+``/v1/models`` lists the llm's own models and those of every sibling that answers (embedding, asr,
+tts), so a client given this one base URL sees everything it can call through it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from llm.engines.base import Chunk
-from llm.routes.common import chat_request, complete, json_response, open_stream, registry
+from llm.models import ModelRegistry
+from llm.routes.common import ModelsDep, SiblingsDep, chat_request, complete, json_response, open_stream
 from llm.schemas import OpenAIChatRequest
+from llm.siblings import Siblings
 from services.errors import NotFound
 from services.streaming import sse_response
 
@@ -18,14 +25,14 @@ CREATED = 1_700_000_000
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: OpenAIChatRequest, request: Request) -> Response:
+async def chat_completions(body: OpenAIChatRequest, models: ModelsDep) -> Response:
     def build(route):
         return chat_request(route, body.messages, body.params())
 
     if not body.stream:
-        _, completion = await complete(request, body.model, build)
+        _, completion = await complete(models, body.model, build)
         return json_response(completion)
-    route, chunks = await open_stream(request, body.model, build)
+    route, chunks = await open_stream(models, body.model, build)
     return sse_response(renamed(chunks, route.name))
 
 
@@ -42,14 +49,23 @@ def model_card(name: str) -> dict[str, object]:
     return {"id": name, "object": "model", "created": CREATED, "owned_by": "lingxi"}
 
 
+async def every_model(models: ModelRegistry, hub: Siblings) -> list[dict[str, Any]]:
+    """The llm's models, then each reachable sibling's; a name already listed is not listed twice."""
+    cards: dict[str, dict[str, Any]] = {name: model_card(name) for name in models.routes}
+    for rows in (await hub.every_model()).values():
+        for row in rows:
+            cards.setdefault(row["id"], row)
+    return list(cards.values())
+
+
 @router.get("/v1/models")
-async def list_models(request: Request) -> Response:
-    return json_response({"object": "list", "data": [model_card(name) for name in registry(request).routes]})
+async def list_models(models: ModelsDep, hub: SiblingsDep) -> Response:
+    return json_response({"object": "list", "data": await every_model(models, hub)})
 
 
 @router.get("/v1/models/{model:path}")
-async def get_model(model: str, request: Request) -> Response:
-    models = registry(request).routes
-    if model not in models:
-        raise NotFound(f"model {model!r} not found; available: {', '.join(models)}")
-    return json_response(model_card(model))
+async def get_model(model: str, models: ModelsDep, hub: SiblingsDep) -> Response:
+    cards = {card["id"]: card for card in await every_model(models, hub)}
+    if model not in cards:
+        raise NotFound(f"model {model!r} not found; available: {', '.join(cards)}")
+    return json_response(cards[model])

@@ -11,7 +11,7 @@ from services.errors import BadRequest, LingxiError, UpstreamError
 
 class OllamaChat:
     def __init__(self, base_url: str, *, timeout_s: float = 300.0) -> None:
-        self.client = ServiceClient(base_url, name="ollama", timeout_s=timeout_s)
+        self.client = ServiceClient(base_url, name="Ollama", timeout_s=timeout_s)
 
     async def models(self) -> list[str]:
         body = await self.client.get_json("/api/tags")
@@ -45,7 +45,7 @@ class OllamaChat:
 class OllamaEmbedder:
     def __init__(self, base_url: str, *, model: str, timeout_s: float = 60.0) -> None:
         self.model = model
-        self.client = ServiceClient(base_url, name="ollama embedding", timeout_s=timeout_s)
+        self.client = ServiceClient(base_url, name="Ollama (embeddings)", timeout_s=timeout_s)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         body = await self.client.post_json("/api/embed", {"model": self.model, "input": texts})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from asr.app import create_app
 from asr.config import Settings
 from asr.engines.whisper import WhisperEngine
+from services.speaker_encoder import ResemblyzerEncoder
 from tests.asr.speech import sox, speak
 from tests.conftest import free_port
 
@@ -33,18 +35,26 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def whisper_engine(model_cache: Path) -> WhisperEngine:
     engine = WhisperEngine(Settings(model_cache_dir=model_cache))
-    engine.load()
+    asyncio.run(engine.start())
     return engine
 
 
 @pytest.fixture(scope="session")
-def make_client(whisper_engine: WhisperEngine, model_cache: Path) -> Iterator[Callable[..., TestClient]]:
+def speaker_encoder() -> ResemblyzerEncoder:
+    """Diarization's encoder, shared by every app; it loads on the first diarize request."""
+    return ResemblyzerEncoder()
+
+
+@pytest.fixture(scope="session")
+def make_client(
+    whisper_engine: WhisperEngine, model_cache: Path, speaker_encoder: ResemblyzerEncoder
+) -> Iterator[Callable[..., TestClient]]:
     """``make_client(**settings)``: a started app (sharing the loaded Whisper) with those settings."""
     clients: list[TestClient] = []
 
     def make(**overrides: object) -> TestClient:
         settings = Settings(model_cache_dir=model_cache, **overrides)  # type: ignore[arg-type]
-        client = TestClient(create_app(settings, engine=whisper_engine))
+        client = TestClient(create_app(settings, engine=whisper_engine, speaker_encoder=speaker_encoder))
         client.__enter__()
         wait_ready(client)
         clients.append(client)
@@ -95,9 +105,9 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(whisper_engine: WhisperEngine, model_cache: Path) -> Iterator[Server]:
+def server(whisper_engine: WhisperEngine, model_cache: Path, speaker_encoder: ResemblyzerEncoder) -> Iterator[Server]:
     """The asr app served by uvicorn on 127.0.0.1 (for the openai client, WebSockets, upstream tests)."""
-    app = create_app(Settings(model_cache_dir=model_cache), engine=whisper_engine)
+    app = create_app(Settings(model_cache_dir=model_cache), engine=whisper_engine, speaker_encoder=speaker_encoder)
     with Server(app) as running:
         yield running
 

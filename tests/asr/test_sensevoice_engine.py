@@ -95,3 +95,14 @@ def test_sensevoice_without_a_model_dir_says_what_to_set():
         assert body["status"] == "error" and "ASR_MODEL_DIR" in body["detail"]
     finally:
         client.__exit__(None, None, None)
+
+
+def test_sensevoice_segments_get_speakers_with_diarize(random_sensevoice):
+    from tests.asr.speech import conversation, wav_bytes
+
+    audio, _ = conversation(2, 4, seed=1)
+    response = random_sensevoice.post("/asr", files={"file": ("t.wav", wav_bytes(audio))}, data={"diarize": "true"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["speakers"]) <= {"A", "B"}
+    assert all(segment["speaker"] in body["speakers"] for segment in body["segments"]), body

@@ -1,6 +1,7 @@
 """Embedding test fixtures: real servers on free ports, each real model loaded once per session.
 
-- ``minilm``: the embedded all-MiniLM-L6-v2, the default settings (no API key).
+- ``multilingual``: the embedded default, use-multilingual-v3, the default settings (no API key).
+- ``minilm``: the English-only all-MiniLM-L6-v2 on the sentence-transformers engine (no API key).
 - ``clip``: a tiny CLIP-like model with random weights built here (text + images) and a tiny
   cross-encoder reranker built here, with image fetching allowed from a local test server.
 """
@@ -21,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from embedding.app import create_app
-from embedding.config import Settings
+from embedding.config import Engine, Settings
 from tests.conftest import free_port
 
 
@@ -75,8 +76,13 @@ def serve() -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def minilm(serve) -> Served:
+def multilingual(serve) -> Served:
     return serve(Settings(_env_file=None))
+
+
+@pytest.fixture(scope="session")
+def minilm(serve) -> Served:
+    return serve(Settings(_env_file=None, engine=Engine.sentence_transformers))
 
 
 def build_tiny_clip(out: Path) -> Path:

@@ -3,7 +3,9 @@
 ``smol``: lingxi llm with the embedded llamacpp engine on the real SmolLM2 (loaded once per session).
 ``gateway``: a second lingxi llm whose models are served by the ``openai`` and ``ollama`` engines,
 pointed at ``smol``'s ``/v1`` and ``/ollama`` APIs (real servers speaking the real wire formats), plus
-one model whose upstream is down.
+one model whose upstream is down; its sibling services are down too.
+``suite``: a lingxi llm as ``lingxi up`` wires it, chatting through ``smol`` and forwarding to the real
+embedding (MiniLM), asr (Whisper base) and tts (espeak-ng) services.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from fastapi import FastAPI
 
 from llm.app import create_app
 from llm.config import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, running_service
 
 SMOL = "SmolLM2-135M-Instruct"
+EMBEDDER = "use-multilingual-v3"
+NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": ""}  # not whatever runs on the default ports
 LOAD_TIMEOUT_S = 240
 
 
@@ -74,7 +78,7 @@ def wait_healthy(url: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def smol() -> Iterator[Running]:
-    settings = Settings(max_tokens=48, local_max_queue=0, local_parallel=8)
+    settings = Settings(max_tokens=48, local_max_queue=0, local_parallel=8, **NO_SIBLINGS)
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
@@ -97,6 +101,33 @@ def gateway(smol: Running, dead_url: str) -> Iterator[Running]:
         default_model="smol",
         upstream_url=f"{smol.url}/v1",
         upstream_retries=1,
+        **{f"{name}_url": dead_url.removesuffix("/v1") for name in ("embedding", "asr", "tts")},
+    )
+    with serve(create_app(settings)) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def asr_service() -> Iterator[str]:
+    with running_service("asr") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def tts_service() -> Iterator[str]:
+    with running_service("tts") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def suite(smol: Running, embedding_service: str, asr_service: str, tts_service: str) -> Iterator[Running]:
+    settings = Settings(
+        engine="openai",
+        upstream_url=f"{smol.url}/v1",
+        upstream_model=SMOL,
+        embedding_url=embedding_service,
+        asr_url=asr_service,
+        tts_url=tts_service,
     )
     with serve(create_app(settings)) as running:
         yield running

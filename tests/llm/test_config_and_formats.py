@@ -81,9 +81,12 @@ def test_reasoning_stays_out_of_the_answer():
     [{"response_format": {"type": "json_object"}}, {"tools": [{"type": "function", "function": {"name": "f"}}]}],
 )
 def test_the_transformers_engine_says_it_cannot_constrain_its_answer(params):
+    from llm.config import Engine
     from llm.engines.base import ChatRequest
     from llm.engines.local import LocalEngine
+    from llm.models import ModelRoute
     from services.errors import BadRequest
 
+    engine = LocalEngine(ModelRoute("local", Engine.local), Settings())
     with pytest.raises(BadRequest, match="LLM_ENGINE=llamacpp"):
-        LocalEngine().prepare(ChatRequest("m", [{"role": "user", "content": "hi"}], params), loop=None)  # type: ignore[arg-type]
+        engine.prepare(ChatRequest("m", [{"role": "user", "content": "hi"}], params), loop=None)  # type: ignore[arg-type]

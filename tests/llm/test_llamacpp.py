@@ -361,7 +361,7 @@ def readme_body(marker: str) -> dict:
 
 
 def test_the_readme_structured_output_example_works(smol):
-    body = readme_body('"response_format"')
+    body = readme_body('"json_schema"')
     completion = smol.client().post("/v1/chat/completions", json=body).json()
     schema = body["response_format"]["json_schema"]["schema"]
     jsonschema.validate(json.loads(completion["choices"][0]["message"]["content"]), schema)

@@ -224,7 +224,7 @@ class Flaky(ScriptedChat):
 def test_a_loading_llm_is_waited_for_and_one_that_stays_down_fails_the_job(store: SessionStore) -> None:
     async def run(chat: Flaky, retry_s: float) -> dict[str, Any]:
         runner = runner_for(chat, store, Settings(optimize_retry_s=retry_s))
-        runner.first_retry_delay_s = 0.01
+        runner.loop.first_retry_delay_s = 0.01
         job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
         return (await finished(runner, job_id)).detail()
 
@@ -281,7 +281,7 @@ def test_a_job_that_failed_while_the_llm_was_down_goes_on_once_it_is_back(store:
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         runner = runner_for(chat, store, Settings(optimize_retry_s=0.05))
-        runner.first_retry_delay_s = 0.01
+        runner.loop.first_retry_delay_s = 0.01
         job_id = (await runner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
         failed = (await finished(runner, job_id)).detail()
         chat.failures = 0
@@ -297,3 +297,57 @@ def test_a_job_that_failed_while_the_llm_was_down_goes_on_once_it_is_back(store:
 async def two_steps_started(runner: JobRunner, job_id: str) -> bool:
     job = await runner.get(job_id)
     return job.current is not None and job.current["step"] == 2
+
+
+def test_a_job_leased_to_one_replica_is_not_run_by_another_until_its_lease_expires(tmp_path: Path) -> None:
+    first_store, second_store = SessionStore.open(None, str(tmp_path)), SessionStore.open(None, str(tmp_path))
+    first, second = ScriptedChat(["[Add carefully.]"] * 100), ScriptedChat(["[Sum carefully.]"] * 100)
+    first.hold = second.hold = "carefully"  # answers hang: the job stays in step 1 until released
+
+    async def scenario() -> tuple[int, int, dict[str, Any]]:
+        lease = Settings(job_lease_s=1.0)
+        owner, other = runner_for(first, first_store, lease), runner_for(second, second_store, lease)
+        job_id = (await owner.submit(task_from(task(steps=1, candidates_per_step=1))))["job_id"]
+        await until(lambda: has_current(owner, job_id))
+        taken_while_leased = await other.resume()
+        await asyncio.sleep(1.1)  # ``owner`` never renews (no keeper runs): its lease expires
+        taken_after_expiry = await other.resume()
+        second.gate.set()
+        done = (await finished(other, job_id)).detail()
+        first.gate.set()  # the first replica's answers come back late; its write is refused and it stops
+        await until(lambda: asyncio.sleep(0, result=job_id not in owner.running))
+        stored = await second_store.get_job(job_id)
+        assert stored is not None and stored["status"] == "completed"
+        return taken_while_leased, taken_after_expiry, done
+
+    try:
+        taken_while_leased, taken_after_expiry, done = asyncio.run(scenario())
+    finally:
+        first_store.close()
+        second_store.close()
+    assert taken_while_leased == 0 and taken_after_expiry == 1
+    assert done["status"] == "completed" and done["resumed"] == 1
+    assert not second.meta_prompts  # the stored proposals of step 1 were used, not asked for again
+
+
+def test_cancel_on_another_replica_stops_the_job_where_it_runs(tmp_path: Path) -> None:
+    first_store, second_store = SessionStore.open(None, str(tmp_path)), SessionStore.open(None, str(tmp_path))
+    chat = ScriptedChat(["[Add carefully.]"] * 100)
+    chat.hold = "carefully"
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
+        owner, other = runner_for(chat, first_store), runner_for(ScriptedChat([]), second_store)
+        job_id = (await owner.submit(task_from(task(steps=3, candidates_per_step=1))))["job_id"]
+        await until(lambda: has_current(owner, job_id))
+        cancelled = await other.cancel(job_id)
+        chat.gate.set()  # the running replica's answers arrive after the cancel
+        await until(lambda: asyncio.sleep(0, result=job_id not in owner.running))
+        return cancelled, await first_store.get_job(job_id), job_id in owner.running
+
+    try:
+        cancelled, stored, still_running = asyncio.run(scenario())
+    finally:
+        first_store.close()
+        second_store.close()
+    assert cancelled["status"] == "cancelled"
+    assert stored is not None and stored["status"] == "cancelled" and not still_running

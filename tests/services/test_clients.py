@@ -77,7 +77,7 @@ def test_client_maps_sibling_4xx_and_dead_hosts():
 
 def test_llm_client_chat_and_models():
     async def go():
-        client = LLMClient("http://sibling", transport=httpx.ASGITransport(app=sibling_app()))
+        client = LLMClient("http://sibling/v1", transport=httpx.ASGITransport(app=sibling_app()))
         try:
             return await client.chat([{"role": "user", "content": "hi"}]), await client.models()
         finally:

@@ -68,6 +68,18 @@ def test_empty_audio_is_400():
         decode_audio(b"")
 
 
+def test_float_audio_with_samples_that_are_not_numbers_is_400():
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="wav") as out:
+        stream = out.add_stream("pcm_f32le", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.full((1, 16000), np.nan, np.float32), format="flt", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    with pytest.raises(BadRequest, match="not finite"):
+        decode_audio(buffer.getvalue())
+
+
 def test_audio_limits_are_413():
     data = wav_bytes(tone(3.0, 16000), 16000)
     with pytest.raises(PayloadTooLarge, match="bytes"):

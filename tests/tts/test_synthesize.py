@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import time
@@ -25,7 +26,7 @@ SENTENCE = "The weather is nice today, so we will go for a walk in the park."
 def whisper() -> WhisperEngine:
     """The asr service's own engine with the embedded Whisper base."""
     engine = WhisperEngine(AsrSettings())
-    engine.load()
+    asyncio.run(engine.start())
     return engine
 
 
@@ -158,3 +159,19 @@ def test_tts_without_espeak_ng_says_how_to_install_it():
     assert health.status_code == 503 and "apt-get install espeak-ng" in health.get_json()["detail"]
     response = client.post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
     assert response.status_code == 503 and "apt-get install espeak-ng" in response.get_json()["error"]["message"]
+
+
+def test_tts_reports_how_close_the_voice_is_to_the_reference(client):
+    from services.speaker_encoder import cosine
+    from tts.routes import voice_match
+
+    data, _ = reference(pitch=90, variant="f4")
+    cloned = synthesize(client, text=SENTENCE, prompt_audio=(io.BytesIO(data), "me.wav"))
+    plain = synthesize(client, text=SENTENCE)
+    assert "X-Voice-Similarity" not in plain.headers
+    similarity = float(cloned.headers["X-Voice-Similarity"])
+    encoder = voice_match().encoder
+    assert encoder is not None
+    ref, without = encoder.embed([to_16k_float(wav_audio(data)), to_16k_float(wav_audio(plain.data))])
+    baseline = cosine(ref, without)
+    assert -1 <= similarity <= 1 and similarity > baseline, (similarity, baseline)

@@ -1,5 +1,5 @@
 """websearch fixtures: pages served from a local HTTP server, a real PostgreSQL, embedded Qdrant and
-the real embedding service (MiniLM)."""
+the real embedding service (its embedded default)."""
 
 from __future__ import annotations
 

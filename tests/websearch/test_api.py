@@ -1,4 +1,4 @@
-"""websearch end to end: real PostgreSQL, embedded Qdrant, the real embedding service (MiniLM)."""
+"""websearch end to end: real PostgreSQL, embedded Qdrant, the real embedding service (its embedded default)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def corpus(websearch, page_server):
 def test_health_names_the_service(websearch):
     body = websearch.get("/health").json()
     assert body["service"] == "websearch-api" and body["status"] == "ok"
-    assert body["dependencies"] == {"postgres": "ok", "qdrant": "ok", "embedding": "ok"}
+    assert body["dependencies"] == {"postgres": "ok", "qdrant": "ok", "embedding": "ok", "index": "ok"}
 
 
 def test_ingest_answers_in_the_seed_shape(websearch, page_server):

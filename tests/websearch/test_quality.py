@@ -73,3 +73,32 @@ def test_hybrid_is_at_least_as_good_as_either_mode_alone(labelled):
     }
     assert recall["hybrid"] >= max(recall["keyword"], recall["semantic"]), recall
     assert recall["hybrid"] >= 0.7, recall
+
+
+def top_3(client, base, mode, query):
+    found = client.get(f"/search/{mode}", params={"q": query, "limit": 30}).json()
+    return list(dict.fromkeys(r["url"].removeprefix(base) for r in found))[:3]
+
+
+@pytest.mark.parametrize(
+    ("mode", "query", "page"),
+    [
+        ("semantic", "秦朝皇帝陵墓里陪葬的陶制军队", "zh-terracotta-army.html"),  # Chinese, no shared keyword
+        ("hybrid", "月亮最圆那天吃的传统糕饼和相关的神话故事", "zh-mid-autumn-festival.html"),
+        ("semantic", "蜜蜂跳舞告诉同伴蜜源的方向和距离", "en-honeybee-waggle-dance.html"),  # Chinese → English page
+        ("semantic", "hutong alleys and courtyard houses of old Beijing", "zh-beijing-hutong.html"),  # and back
+    ],
+)
+def test_chinese_and_cross_lingual_questions_find_their_page_in_the_top_3(labelled, mode, query, page):
+    client, base = labelled
+    assert page in top_3(client, base, mode, query)
+
+
+def test_semantic_search_on_chinese_and_across_languages(labelled):
+    """The embedded multilingual default: most Chinese paraphrases and cross-lingual questions hit the top 3."""
+    client, base = labelled
+    for lang in ("zh", "cross"):
+        queries = [q for q in QUERIES if q["lang"] == lang and q["kind"] == "paraphrase"]
+        hits = [bool(set(top_3(client, base, "semantic", q["query"])) & set(q["relevant"])) for q in queries]
+        missed = [q["query"] for q, hit in zip(queries, hits, strict=True) if not hit]
+        assert sum(hits) / len(hits) >= 0.7, (lang, missed)

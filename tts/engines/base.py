@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from services.engine import Engine
 from tts.audio import Audio
 
 __all__ = ["Audio", "PromptAudio", "SynthesisRequest", "TTSEngine"]
@@ -36,13 +37,10 @@ class SynthesisRequest:
     speed: float = 1.0
 
 
-class TTSEngine(Protocol):
+class TTSEngine(Engine, Protocol):
     name: str
     max_parallel: int  # generations run at once (1 for models that are not thread-safe)
     handles_speed: bool  # False: the service time-stretches the output itself
-
-    def load(self) -> None:
-        """Load models / check binaries; raise a LingxiError (or any exception) when it cannot."""
 
     def styles(self) -> list[str]:
         """Names accepted as ``style`` / ``voice``."""

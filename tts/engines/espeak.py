@@ -9,6 +9,7 @@ speaker's register and tempo, not voice cloning.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import threading
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.errors import BadRequest, LingxiError, NotReady
+from services.engine import Engine
+from services.errors import BadRequest, LingxiError, NotConfigured
 from tts.audio import median_f0, read_wav, resample, syllable_rate
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest
@@ -64,7 +66,7 @@ class Calibration:
         return int(round(np.interp(syllables_per_s, self.rate_syllables, CALIBRATION_RATES)))
 
 
-class EspeakEngine:
+class EspeakEngine(Engine):
     name = "espeak"
     max_parallel = 4
     handles_speed = True
@@ -74,16 +76,19 @@ class EspeakEngine:
         self.calibrations: dict[str | None, Calibration] = {}
         self.lock = threading.Lock()
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         path = shutil.which(self.binary)
         if path is None:
-            raise NotReady(f"{self.binary} is not installed (apt-get install espeak-ng)")
+            raise NotConfigured(f"{self.binary} is not installed (apt-get install espeak-ng)")
         self.binary = path
         listing = subprocess.run([path, "--voices"], capture_output=True, text=True, timeout=30, check=False).stdout
         names = {line.split()[1] for line in listing.splitlines()[1:] if len(line.split()) > 1}
         missing = {CHINESE_VOICE, OTHER_VOICE} - names
         if missing:
-            raise NotReady(f"espeak-ng lacks the voices {sorted(missing)} (install the full espeak-ng-data)")
+            raise NotConfigured(f"espeak-ng lacks the voices {sorted(missing)} (install the full espeak-ng-data)")
         self.calibration(None)
 
     def styles(self) -> list[str]:

@@ -11,7 +11,9 @@ style's audio becomes the emotion prompt (``emo_audio_prompt``). ``temperature``
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -19,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.errors import BadRequest, LingxiError, NotReady
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, LingxiError, NotConfigured
 from tts.audio import read_wav, to_wav
 from tts.config import Settings
 from tts.engines.base import Audio, PromptAudio, SynthesisRequest
@@ -45,15 +48,14 @@ def import_indextts2(checkout: Path) -> ModelFactory:
     return IndexTTS2
 
 
-class IndexTTSEngine:
+class IndexTTSEngine(Engine):
     name = "indextts"
     max_parallel = 1
     handles_speed = False
 
     def __init__(self, settings: Settings) -> None:
-        if settings.indextts_dir is None:
-            raise NotReady("set TTS_INDEXTTS_DIR to a checkout of index-tts (see docs/tts.md)")
-        self.checkout = settings.indextts_dir.resolve()
+        require_settings(settings, "indextts_dir")
+        self.checkout = Path(settings.indextts_dir or "").resolve()
         self.checkpoints = (settings.checkpoints_dir or self.checkout / "checkpoints").resolve()
         self.styles_dir = settings.styles_dir.resolve() if settings.styles_dir else None
         self.fp16 = settings.indextts_fp16
@@ -63,15 +65,18 @@ class IndexTTSEngine:
         self.scratch = Path(tempfile.mkdtemp(prefix="lingxi-tts-"))
         self.lock = threading.Lock()
 
-    def load(self) -> None:
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
         config = self.checkpoints / "config.yaml"
         if not (self.checkout / "indextts" / "infer_v2.py").is_file():
-            raise NotReady(f"{self.checkout} is not an index-tts checkout (no indextts/infer_v2.py)")
+            raise NotConfigured(f"{self.checkout} is not an index-tts checkout (no indextts/infer_v2.py)")
         if not config.is_file():
-            raise NotReady(f"no IndexTTS2 checkpoints in {self.checkpoints} (config.yaml missing; see docs/tts.md)")
+            raise NotConfigured(f"no IndexTTS2 checkpoints in {self.checkpoints} (no config.yaml; see docs/tts.md)")
         self.style_paths = self.find_styles()
         if not self.style_paths:
-            raise NotReady(f"no style audio found (put <style>.wav files in {self.styles_dir or 'TTS_STYLES_DIR'})")
+            raise NotConfigured(f"no style audio (put <style>.wav files in {self.styles_dir or 'TTS_STYLES_DIR'})")
         # IndexTTS2 fetches helper models through huggingface_hub; keep them beside the checkpoints
         # and never reach the network at run time.
         os.environ.setdefault("HF_HUB_CACHE", str(self.checkpoints / "hf_cache"))
@@ -80,6 +85,9 @@ class IndexTTSEngine:
         self.model = factory(
             cfg_path=str(config), model_dir=str(self.checkpoints), use_fp16=self.fp16, device=self.device
         )
+
+    async def aclose(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def find_styles(self) -> dict[str, Path]:
         styles: dict[str, Path] = {}

@@ -7,29 +7,32 @@ from typing import Any
 
 import httpx
 
-from services.clients import raise_for_upstream_status
-from services.errors import BadRequest, NotReady, UpstreamError, UpstreamTimeout
+from services.engine import Engine, require_settings
+from services.errors import BadRequest, UpstreamError
+from services.upstream import client_options, map_upstream_errors, raise_for_upstream_status
 from tts.audio import read_wav
 from tts.config import Settings
 from tts.engines.base import Audio, SynthesisRequest
 
 
-class UpstreamEngine:
+class UpstreamEngine(Engine):
     name = "upstream"
     max_parallel = 16
     handles_speed = True
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.upstream_url:
-            raise NotReady("set TTS_UPSTREAM_URL to an OpenAI-compatible API (e.g. http://host:8000/v1)")
-        self.url = settings.upstream_url.rstrip("/") + "/audio/speech"
+        require_settings(settings, "upstream_url")
+        self.label = f"the tts upstream at {settings.upstream_url}"
         self.model = settings.upstream_model
         self.voices = list(settings.upstream_voices)
-        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
-        self.client = httpx.Client(timeout=settings.upstream_timeout_s, headers=headers, trust_env=False)
+        self.client = httpx.Client(
+            **client_options(
+                settings.upstream_url or "", api_key=settings.upstream_api_key, timeout_s=settings.upstream_timeout_s
+            )
+        )
 
-    def load(self) -> None:
-        return None
+    async def aclose(self) -> None:
+        self.client.close()
 
     def styles(self) -> list[str]:
         return self.voices
@@ -44,14 +47,10 @@ class UpstreamEngine:
             "response_format": "wav",
             "speed": request.speed,
         }
-        try:
-            response = self.client.post(self.url, json=body)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the tts upstream did not answer in time ({self.url})") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"the tts upstream is unreachable ({self.url}): {type(exc).__name__}") from exc
-        raise_for_upstream_status(response, "tts upstream")
+        with map_upstream_errors(self.label):
+            response = self.client.post("/audio/speech", json=body)
+        raise_for_upstream_status(response, self.label)
         try:
             return read_wav(response.content)
         except ValueError as exc:
-            raise UpstreamError("the tts upstream did not send PCM16 WAV audio") from exc
+            raise UpstreamError(f"{self.label} did not send PCM16 WAV audio") from exc

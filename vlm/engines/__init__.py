@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
+from services.errors import NotConfigured
 from vlm.config import Engine, Settings
 from vlm.engines.base import VisionEngine
-from vlm.engines.none import NotConfiguredEngine
 from vlm.engines.openai import OpenAIEngine
 from vlm.engines.transformers import TransformersEngine
 
+HOW_TO_CONFIGURE = (
+    "no vision model is configured. Set VLM_ENGINE=openai with VLM_UPSTREAM_URL (e.g. http://127.0.0.1:8001/v1, "
+    "a vLLM or SGLang server running a Qwen-VL model) and VLM_UPSTREAM_MODEL, or VLM_ENGINE=transformers with "
+    "VLM_MODEL_PATH=/path/to/Qwen2.5-VL-7B-Instruct to run it in-process; see docs/vlm.md"
+)
+
+
+def no_engine(settings: Settings) -> NoReturn:
+    """VLM_ENGINE=none, the default (no vision model exists offline): the service runs and says what to set."""
+    raise NotConfigured(HOW_TO_CONFIGURE)
+
+
 ENGINES: dict[Engine, Callable[[Settings], VisionEngine]] = {
+    Engine.none: no_engine,
     Engine.transformers: TransformersEngine,
     Engine.openai: OpenAIEngine,
 }
 
-REQUIRED_SETTINGS = {
-    Engine.transformers: ("model_path",),
-    Engine.openai: ("upstream_url", "upstream_model"),
-}
 
-
-def build_engine(settings: Settings) -> VisionEngine:
-    """The configured engine, or one that answers 503 and says which settings are missing."""
-    if settings.engine is Engine.none:
-        return NotConfiguredEngine()
-    missing = [f"VLM_{name.upper()}" for name in REQUIRED_SETTINGS[settings.engine] if not getattr(settings, name)]
-    if missing:
-        return NotConfiguredEngine(f"VLM_ENGINE={settings.engine.value} needs {' and '.join(missing)}; see docs/vlm.md")
-    return ENGINES[settings.engine](settings)
+def engine_label(settings: Settings) -> str:
+    """How /health and errors name the engine: the in-process one by the directory it loads."""
+    if settings.engine is Engine.transformers:
+        return f"the model in VLM_MODEL_PATH ({settings.model_path})"
+    return f"the {settings.engine.value} engine"

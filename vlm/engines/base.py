@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from services.engine import Engine
 from services.health import Health
 
 if TYPE_CHECKING:
@@ -21,20 +22,12 @@ class DescribeRequest:
     model: str | None = None  # None: the engine's configured model
 
 
-class VisionEngine(Protocol):
+class VisionEngine(Engine, Protocol):
+    extra: dict[str, Any]  # what /health says about the engine (engine, model, ...)
+
     async def health(self) -> Health:
-        """Readiness for /health: ok, loading, not_configured or error (with what to do)."""
+        """Readiness once started (a remote engine asks its upstream)."""
         ...
-
-    def unavailable(self) -> str | None:
-        """Why requests cannot be served right now (answered 503 before any work), or None."""
-        ...
-
-    async def start(self) -> None:
-        """Load the model / open connections; called once in the background at start-up."""
-        ...
-
-    async def aclose(self) -> None: ...
 
     async def describe(self, request: DescribeRequest) -> str:
         """The whole description."""

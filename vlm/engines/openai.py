@@ -1,8 +1,8 @@
 """A vision model behind an OpenAI-compatible chat completions API (vLLM, SGLang, a cloud API).
 
 The image always travels as a ``data:`` URL, so upstreams that cannot (or may not) fetch URLs still work.
-Upstream failures are mapped once, here: its 4xx passes through, 5xx and broken replies → 502,
-timeouts → 504.
+Upstream failures become lingxi's errors in the kernel's client: its 4xx passes through, 5xx and
+broken replies → 502, timeouts → 504.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 
-from services.clients import raise_for_upstream_status
-from services.errors import UpstreamError, UpstreamTimeout
+from services.clients import ServiceClient
+from services.engine import Engine, require_settings
+from services.errors import LingxiError, UpstreamError
 from services.health import Health, Status
+from services.upstream import map_upstream_errors
 from vlm.config import Settings
 from vlm.engines.base import DescribeRequest
 
@@ -32,24 +34,19 @@ def image_data_url(image: Any) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     def __init__(self, settings: Settings) -> None:
+        require_settings(settings, "upstream_url", "upstream_model")
         self.settings = settings
         self.base_url = (settings.upstream_url or "").rstrip("/")
-        headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
-        self.client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(settings.upstream_timeout_s, connect=min(settings.upstream_timeout_s, 10.0)),
-            trust_env=False,
+        self.client = ServiceClient(
+            self.base_url,
+            name="the vision upstream",
+            api_key=settings.upstream_api_key,
+            timeout_s=settings.upstream_timeout_s,
+            retries=0,
         )
         self.extra = {"engine": "openai", "model": settings.upstream_model, "upstream": self.base_url}
-
-    def unavailable(self) -> str | None:
-        return None  # an unreachable upstream shows per request (502/504) and on /health
-
-    async def start(self) -> None:
-        pass
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -57,9 +54,10 @@ class OpenAIEngine:
     async def health(self) -> Health:
         """Ready when the upstream answers its model list (any answer below 500 but 401/403 means it is up)."""
         try:
-            response = await self.client.get("/models", timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError as exc:
-            return Health(Status.error, f"upstream {self.base_url} unreachable: {type(exc).__name__}", self.extra)
+            with map_upstream_errors(self.client.label):
+                response = await self.client.http.get("/models", timeout=HEALTH_TIMEOUT_S)
+        except LingxiError as exc:
+            return Health(Status.error, exc.message, self.extra)
         if response.status_code in (401, 403):
             return Health(Status.error, f"upstream {self.base_url} refused VLM_UPSTREAM_API_KEY", self.extra)
         if response.status_code >= 500:
@@ -82,60 +80,31 @@ class OpenAIEngine:
             payload["temperature"] = request.temperature
         return payload
 
-    async def _send(self, payload: dict[str, Any]) -> httpx.Response:
-        request = self.client.build_request("POST", "/chat/completions", json=payload)
-        try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(
-                f"the vision upstream did not answer within {self.settings.upstream_timeout_s:g} s"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"could not reach the vision upstream {self.base_url}: {type(exc).__name__}") from exc
-        if response.status_code >= 400:
-            try:
-                await response.aread()
-            except httpx.HTTPError:
-                pass
-            finally:
-                await response.aclose()
-            raise_for_upstream_status(response, "vision upstream")
-        return response
-
     async def describe(self, request: DescribeRequest) -> str:
-        response = await self._send(await self._payload(request, stream=False))
+        response = await self.client.send("POST", "/chat/completions", await self._payload(request, stream=False))
         try:
-            body = json.loads(await response.aread())
-            content = body["choices"][0]["message"]["content"]
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout("the vision upstream timed out while answering") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError("the connection to the vision upstream broke") from exc
+            content = response.json()["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise UpstreamError("the vision upstream sent a reply that is not a chat completion") from exc
-        finally:
-            await response.aclose()
+            raise UpstreamError(f"{self.client.label} sent a reply that is not a chat completion") from exc
         return content if isinstance(content, str) else ""
 
     async def stream(self, request: DescribeRequest) -> AsyncIterator[str]:
-        response = await self._send(await self._payload(request, stream=True))
+        payload = await self._payload(request, stream=True)
+        response = await self.client.send("POST", "/chat/completions", payload, stream=True)
         return self._relay(response)
 
     async def _relay(self, response: httpx.Response) -> AsyncIterator[str]:
         try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                text = self._delta(data)
-                if text:
-                    yield text
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout("the vision upstream stopped sending") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError("the connection to the vision upstream broke") from exc
+            with map_upstream_errors(self.client.label):
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    text = self._delta(data)
+                    if text:
+                        yield text
         finally:
             await response.aclose()
 

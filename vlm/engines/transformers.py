@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from services.engine import Engine, require_settings
 from services.errors import BadRequest, NotFound, NotReady
 from services.health import Health, Status
 from vlm.config import Settings
@@ -42,34 +43,24 @@ def pick_dtype(setting: str, device: str) -> Any:
         raise ValueError(f"VLM_DTYPE must be auto, bfloat16, float16 or float32, not {setting!r}") from None
 
 
-class TransformersEngine:
+class TransformersEngine(Engine):
     def __init__(self, settings: Settings) -> None:
+        require_settings(settings, "model_path")
         self.settings = settings
         self.path = Path(settings.model_path or "")
         self.name = settings.model_name or self.path.name
         self.worker = GenerationWorker(settings.queue_size)
-        loading = f"the model is loading from {self.path}; retry shortly"
-        self.state = Health(Status.loading, loading, {"engine": "transformers", "model": self.name})
+        self.extra = {"engine": "transformers", "model": self.name}
         self.model: Any = None
         self.processor: Any = None
         self.control_tokens: list[str] = []
         self.device = "cpu"
 
     async def health(self) -> Health:
-        return self.state
-
-    def unavailable(self) -> str | None:
-        return None if self.state.ready else (self.state.detail or "the vlm model is not ready")
+        return Health(Status.ok, None, {**self.extra, "device": self.device})
 
     async def start(self) -> None:
-        try:
-            await asyncio.to_thread(self._load)
-        except Exception as exc:  # any load failure leaves the service up and says why on /health
-            log.exception("could not load the vlm model from %s", self.path)
-            detail = f"could not load {self.path}: {type(exc).__name__}: {exc}. Check VLM_MODEL_PATH."
-            self.state = Health(Status.error, detail, self.state.extra)
-            return
-        self.state = Health(Status.ok, None, {**self.state.extra, "device": self.device})
+        await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -89,9 +80,6 @@ class TransformersEngine:
         self.worker.shutdown()
 
     def _check(self, request: DescribeRequest) -> None:
-        why = self.unavailable()
-        if why:
-            raise NotReady(why)
         if request.model is not None and request.model != self.name:
             raise NotFound(f"model {request.model!r} is not served here; this vlm serves {self.name!r}")
         self.worker.check_room()

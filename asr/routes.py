@@ -1,0 +1,305 @@
+"""asr routes: the seed API (/asr, /asr/stream), OpenAI's /v1/audio/transcriptions and WS /asr/ws.
+
+``WS /asr/ws`` is a conversation with one live client. Client → server: an optional first JSON text
+message ``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en"}``, then binary frames of mono
+PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "partial",
+"text", "partial_text", "start", "end"}`` each time a pause closes a stretch of speech, ``{"type":
+"final", "final": true, "text", ...}`` after the end event, or ``{"type": "error", "error": {...}}``;
+then it closes the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from asr.diarize import (
+    Diarizer,
+    SpeakerOptions,
+    attribute,
+    check_chunking_strategy,
+    references,
+    seed_speakers,
+    speaker_at,
+)
+from asr.engines.base import SAMPLE_RATE, Span
+from asr.formats import to_diarized_json, to_srt, to_verbose_json, to_vtt
+from asr.live import LiveBuffer, Resampler, StreamFormat
+from asr.pipeline import Collector, Result, Ticket, Transcriber
+from services.app import app_state
+from services.errors import BadRequest, LingxiError
+from services.streaming import ndjson_response, sse_response
+
+log = logging.getLogger("lingxi.asr")
+CLOSE_CODES = {400: 1003, 413: 1009, 429: 1013, 503: 1013}
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
+TranscriberDep = Annotated[Transcriber, app_state("transcriber")]
+DiarizerDep = Annotated[Diarizer, app_state("diarizer")]
+SpeakerCount = Annotated[int | None, Form()]  # checked by SpeakerOptions.parse (400)
+router = APIRouter()
+
+
+def seed_body(result: Result) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": result.text, "language": result.language, "duration": result.duration}
+    if result.emotion is not None:
+        body["emotion"] = result.emotion
+    if result.event is not None:
+        body["event"] = result.event
+    body["segments"] = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in result.segments]
+    return body
+
+
+def with_release(response: StreamingResponse, ticket: Ticket) -> StreamingResponse:
+    """Release the stream's ticket even when the client leaves before the stream starts."""
+    response.background = BackgroundTask(ticket.release)
+    return response
+
+
+@router.post("/asr")
+async def asr(
+    transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
+    file: UploadFile = File(...),
+    language: str | None = Form(None),
+    diarize: bool = Form(False),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
+) -> dict[str, Any]:
+    code = transcriber.check_language(language)
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
+    async with transcriber.admit():
+        audio = await transcriber.decode(await file.read())
+        merge = not diarize or diarizer.merge_pieces
+        result = await transcriber.transcribe(audio, language=code, words=diarize, merge=merge)
+        spoken = await diarizer.attribute(audio, result.segments, options) if diarize else None
+    return seed_speakers(seed_body(result), spoken)
+
+
+@router.post("/asr/stream")
+async def asr_stream(
+    transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
+    file: UploadFile = File(...),
+    language: str | None = Form(None),
+    diarize: bool = Form(False),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
+) -> Response:
+    code = transcriber.check_language(language)
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
+    ticket, audio = await transcriber.admit_and_decode(await file.read())
+    try:
+        turns = await diarizer.turns(audio, options) if diarize else None
+    except BaseException:
+        ticket.release()
+        raise
+
+    async def lines() -> AsyncIterator[dict[str, Any]]:
+        collected = Collector(audio.size / SAMPLE_RATE, code)
+        try:
+            async for transcript, segments in transcriber.stream(audio, language=code):
+                collected.add(transcript, segments, transcriber.engine.languages)
+                span: dict[str, Any] = {}
+                if segments:
+                    span = {"start": round(segments[0].start, 3), "end": round(segments[-1].end, 3)}
+                if turns is not None and segments:
+                    span["speaker"] = speaker_at(turns, segments[0].start, segments[-1].end)
+                yield {"partial_text": collected.text, "text": transcript.text, **span}
+            result = collected.result()
+            body = seed_speakers(seed_body(result), None if turns is None else attribute(result.segments, turns))
+            yield {"partial_text": body.pop("text"), "final": True, **body}
+        finally:
+            ticket.release()
+
+    return with_release(ndjson_response(lines()), ticket)
+
+
+@router.post("/v1/audio/transcriptions")
+async def transcriptions(
+    transcriber: TranscriberDep,
+    diarizer: DiarizerDep,
+    file: UploadFile = File(...),
+    model: str = Form("whisper-1"),
+    language: str | None = Form(None),
+    prompt: str | None = Form(None),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float = Form(0.0),
+    stream: bool = Form(False),
+    timestamp_granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),
+    chunking_strategy: str | None = Form(None),
+    known_speaker_names: list[str] | None = Form(None, alias="known_speaker_names[]"),
+    known_speaker_references: list[str] | None = Form(None, alias="known_speaker_references[]"),
+    num_speakers: SpeakerCount = None,
+    min_speakers: SpeakerCount = None,
+    max_speakers: SpeakerCount = None,
+) -> Response:
+    code = transcriber.check_language(language)
+    words = "word" in (timestamp_granularities or [])
+    check_chunking_strategy(chunking_strategy)
+    diarize = response_format == "diarized_json"
+    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
+    if diarize:
+        diarizer.require()
+        if stream:
+            raise BadRequest("stream=true is not supported with response_format=diarized_json")
+        known = await references(known_speaker_names or [], known_speaker_references or [], transcriber)
+        options = SpeakerOptions(options.num_speakers, options.min_speakers, options.max_speakers, known)
+    if stream:
+        return await transcription_stream(transcriber, file, code, prompt)
+    async with transcriber.admit():
+        audio = await transcriber.decode(await file.read())
+        merge = not diarize or diarizer.merge_pieces
+        result = await transcriber.transcribe(audio, language=code, prompt=prompt, words=words or diarize, merge=merge)
+        if diarize:
+            return JSONResponse(to_diarized_json(result, await diarizer.attribute(audio, result.segments, options)))
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n")
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(result))
+    if response_format == "vtt":
+        return PlainTextResponse(to_vtt(result), media_type="text/vtt")
+    if response_format == "verbose_json":
+        return JSONResponse(to_verbose_json(result, words=words))
+    return JSONResponse({"text": result.text, "usage": {"type": "duration", "seconds": round(result.duration)}})
+
+
+async def transcription_stream(
+    transcriber: Transcriber, file: UploadFile, code: str | None, prompt: str | None
+) -> Response:
+    ticket, audio = await transcriber.admit_and_decode(await file.read())
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        collected = Collector(audio.size / SAMPLE_RATE, code)
+        try:
+            async for transcript, segments in transcriber.stream(audio, language=code, prompt=prompt):
+                before = collected.text
+                collected.add(transcript, segments, transcriber.engine.languages)
+                delta = collected.text[len(before) :]
+                if delta:
+                    yield {"type": "transcript.text.delta", "delta": delta}
+            usage = {"type": "duration", "seconds": round(collected.duration)}
+            yield {"type": "transcript.text.done", "text": collected.text, "usage": usage}
+        finally:
+            ticket.release()
+
+    return with_release(sse_response(events(), done=False), ticket)
+
+
+@router.websocket("/asr/ws")
+async def asr_ws(websocket: WebSocket, transcriber: TranscriberDep) -> None:
+    await websocket.accept()
+    try:
+        ticket = transcriber.acquire()
+    except LingxiError as exc:
+        await reject(websocket, exc)
+        return
+    try:
+        await converse(websocket, transcriber)
+    except WebSocketDisconnect:
+        pass
+    except LingxiError as exc:
+        await reject(websocket, exc)
+    finally:
+        ticket.release()
+
+
+async def reject(websocket: WebSocket, exc: LingxiError) -> None:
+    try:
+        await websocket.send_json({"type": "error", "error": exc.to_dict()})
+        await websocket.close(CLOSE_CODES.get(exc.status_code, 1011), exc.message[:120])
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+async def converse(websocket: WebSocket, transcriber: Transcriber) -> None:
+    settings = transcriber.settings
+    fmt = StreamFormat()
+    resample = Resampler(fmt.sample_rate)
+    buffer = LiveBuffer(max_piece_seconds=settings.chunk_seconds, max_total_seconds=settings.ws_max_seconds)
+    language = transcriber.check_language(fmt.language)
+    collected = Collector(0.0, language)
+    first = True
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("bytes") is not None:
+            buffer.add(resample(message["bytes"]))
+            if buffer.due:
+                await emit_closed(websocket, transcriber, buffer, collected, final=False)
+        elif message.get("text") is not None:
+            event = parse_json(message["text"])
+            if event.get("event") == "end":
+                await emit_closed(websocket, transcriber, buffer, collected, final=True)
+                collected.duration = buffer.total / SAMPLE_RATE
+                body = collected.result()
+                await websocket.send_json(
+                    {
+                        "type": "final",
+                        "final": True,
+                        "text": body.text,
+                        "partial_text": body.text,
+                        "language": body.language,
+                        "duration": round(body.duration, 3),
+                        "emotion": body.emotion,
+                        "event": body.event,
+                    }  # fmt: skip
+                )
+                await websocket.close()
+                return
+            if first and buffer.total == 0:
+                fmt = StreamFormat.parse(event)
+                resample = Resampler(fmt.sample_rate)
+                collected.language = transcriber.check_language(fmt.language)
+            else:
+                raise BadRequest('send binary PCM16 frames, then {"event": "end"}')
+        first = False
+
+
+def parse_json(text: str) -> dict[str, Any]:
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest("text messages must be JSON") from exc
+    if not isinstance(event, dict):
+        raise BadRequest("text messages must be JSON objects")
+    return event
+
+
+async def emit_closed(
+    websocket: WebSocket, transcriber: Transcriber, buffer: LiveBuffer, collected: Collector, *, final: bool
+) -> None:
+    """Transcribe and send what a pause has closed (everything left, when ``final``)."""
+    while True:
+        spans = await transcriber.speech(buffer.audio)
+        taken = buffer.take_closed(spans, final=final)
+        if taken is None:
+            return
+        audio, at = taken
+        whole = Span(0, audio.size)
+        transcript, segments = await transcriber.transcribe_piece(audio, whole, collected.language, None, False, at)
+        collected.add(transcript, segments, transcriber.engine.languages)
+        if transcript.text:
+            await websocket.send_json(
+                {
+                    "type": "partial",
+                    "text": transcript.text,
+                    "partial_text": collected.text,
+                    "start": round(at, 3),
+                    "end": round(at + audio.size / SAMPLE_RATE, 3),
+                }  # fmt: skip
+            )
+        if not final:
+            return

@@ -1,0 +1,200 @@
+"""Ollama's model API under ``/ollama``: what is served (``tags``, ``show``, ``ps``, ``version``) and the
+model management verbs, which change nothing here.
+
+lingxi serves the models it is configured with: the llm's chat models (``LLM_MODELS``) and the
+embedding service's models. ``pull`` of one of them answers as Ollama does for a model that is already
+present; ``pull`` of anything else, and ``push``, ``create``, ``copy`` and ``delete``, are refused with
+a message that says how models are configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from llm.models import ModelRegistry
+from llm.routes.common import ModelsDep, SiblingsDep, json_response
+from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now, parse
+from llm.schemas import OllamaCopyRequest, OllamaModelRequest
+from llm.siblings import Siblings
+from services.errors import BadRequest, NotFound
+from services.streaming import ndjson_response
+
+OLLAMA_VERSION = "0.12.0"  # the Ollama API version these routes follow
+STARTED = now()
+NEVER = "9999-12-31T23:59:59+00:00"  # ps's expires_at: lingxi keeps its models loaded
+EMBEDDING_DETAILS = {
+    "parent_model": "",
+    "format": "remote",
+    "family": "unknown",
+    "families": ["unknown"],
+    "parameter_size": "unknown",
+    "quantization_level": "unknown",
+}
+
+router = APIRouter(prefix=PREFIX)
+
+
+def chat_details(models: ModelRegistry, name: str) -> dict[str, Any]:
+    _, engine = models.resolve(name)
+    info = engine.details()
+    family = info.get("family", "unknown")
+    return {
+        "parent_model": "",
+        "format": info.get("format", "remote"),
+        "family": family,
+        "families": [family],
+        "parameter_size": info.get("parameter_size", "unknown"),
+        "quantization_level": info.get("quantization_level", "unknown"),
+    }
+
+
+async def served(models: ModelRegistry, hub: Siblings) -> list[str]:
+    return [*models.routes, *await embedding_models(models, hub)]
+
+
+async def not_found(models: ModelRegistry, hub: Siblings, name: str) -> NotFound:
+    return NotFound(f"model {name!r} not found; served: {', '.join(await served(models, hub))}")
+
+
+def entry(name: str, details: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return {"name": name, "model": name, "size": 0, "digest": digest, "details": details}
+
+
+@router.api_route("/api/tags", methods=["GET", "HEAD"])
+async def tags(models: ModelsDep, hub: SiblingsDep) -> Response:
+    rows = [entry(name, chat_details(models, name)) for name in models.routes]
+    rows += [entry(name, EMBEDDING_DETAILS) for name in await embedding_models(models, hub)]
+    return json_response({"models": [{**row, "modified_at": STARTED} for row in rows]})
+
+
+@router.get("/api/ps")
+async def ps(models: ModelsDep, hub: SiblingsDep) -> Response:
+    """The models ready to answer now: chat models whose engine is healthy, and the embedding models."""
+    engines = list(models.lifecycles)
+    flags = await asyncio.gather(*(models.is_ready(engine) for engine in engines))
+    ready = {id(engine) for engine, flag in zip(engines, flags, strict=True) if flag}
+    rows = []
+    for name in models.routes:
+        engine = models.engine_of[name]
+        if id(engine) in ready:
+            row = {**entry(name, chat_details(models, name)), "expires_at": NEVER, "size_vram": 0}
+            if engine.details().get("context_length"):
+                row["context_length"] = engine.details()["context_length"]
+            rows.append(row)
+    for name in await embedding_models(models, hub):
+        rows.append({**entry(name, EMBEDDING_DETAILS), "expires_at": NEVER, "size_vram": 0})
+    return json_response({"models": rows})
+
+
+@router.post("/api/show")
+async def show(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaModelRequest)
+    name = required(body)
+    if name in models.routes:
+        route, engine = models.resolve(name)
+        info = engine.details()
+        details = chat_details(models, name)
+        model_info: dict[str, Any] = {"general.architecture": details["family"]}
+        if info.get("context_length"):
+            model_info[f"{details['family']}.context_length"] = info["context_length"]
+        return json_response(
+            {
+                "modelfile": f"FROM {route.engine_model}\n",
+                "parameters": "",
+                "template": info.get("template", ""),
+                "details": details,
+                "model_info": model_info,
+                "capabilities": capabilities(route),
+                "modified_at": STARTED,
+            }
+        )
+    if name in await embedding_models(models, hub):
+        return json_response(
+            {
+                "modelfile": "",
+                "parameters": "",
+                "template": "",
+                "details": EMBEDDING_DETAILS,
+                "model_info": {"general.architecture": "unknown"},
+                "capabilities": ["embedding"],
+                "modified_at": STARTED,
+            }
+        )
+    raise await not_found(models, hub, name)
+
+
+def required(body: OllamaModelRequest) -> str:
+    if not body.named:
+        raise BadRequest("model is required")
+    return body.named
+
+
+async def refused(models: ModelRegistry, hub: Siblings, verb: str) -> BadRequest:
+    return BadRequest(
+        f"lingxi {verb} no models: it serves the models it is configured with, chat models from LLM_MODELS "
+        f"(docs/llm.md) and the embedding service's from its EMBEDDING_ settings; served: "
+        f"{', '.join(await served(models, hub))}"
+    )
+
+
+async def lines(*events: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    for event in events:
+        yield event
+
+
+@router.post("/api/pull")
+async def pull(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaModelRequest)
+    if required(body) not in await served(models, hub):
+        raise await refused(models, hub, "pulls")  # Ollama would fetch it from its library
+    if not body.stream:
+        return json_response({"status": "success"})
+    return ndjson_response(lines({"status": "success"}))
+
+
+@router.post("/api/push")
+async def push(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    name = required(await parse(request, OllamaModelRequest))
+    if name not in await served(models, hub):
+        raise await not_found(models, hub, name)
+    raise await refused(models, hub, "pushes")
+
+
+@router.delete("/api/delete")
+async def delete(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    name = required(await parse(request, OllamaModelRequest))
+    if name not in await served(models, hub):
+        raise await not_found(models, hub, name)
+    raise await refused(models, hub, "deletes")
+
+
+@router.post("/api/copy")
+async def copy(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    body = await parse(request, OllamaCopyRequest)
+    if body.source not in await served(models, hub):
+        raise await not_found(models, hub, body.source)
+    raise await refused(models, hub, "copies")
+
+
+@router.post("/api/create")
+async def create(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    required(await parse(request, OllamaModelRequest))
+    raise await refused(models, hub, "creates")
+
+
+@router.api_route("/api/version", methods=["GET", "HEAD"])
+async def version() -> Response:
+    return json_response({"version": OLLAMA_VERSION})
+
+
+@router.api_route("", methods=["GET", "HEAD"])
+@router.api_route("/", methods=["GET", "HEAD"])
+async def root() -> PlainTextResponse:
+    return PlainTextResponse("Ollama is running")

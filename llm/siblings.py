@@ -1,0 +1,128 @@
+"""The sibling services the llm speaks for: embedding, asr and tts, each at its own URL with its own key.
+
+With them one OpenAI base URL (``http://host:7207/v1``) and one Ollama base URL
+(``http://host:7207/ollama``) serve embeddings, transcription and speech as well as chat, while every
+service keeps its own port and routes. One pooled HTTP client serves all three. A sibling that is not
+configured answers 503, one that is down 502, each naming the service and the setting that points at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from llm.config import Settings
+from services.errors import LingxiError, NotReady, UpstreamError
+from services.registry import SERVICES
+from services.upstream import map_upstream_errors, raise_for_upstream_status, upstream_client
+
+
+@dataclass(frozen=True)
+class Sibling:
+    name: str  # the service's name in the registry: embedding, asr, tts
+    url: str | None  # its base URL, without /v1; None: not configured
+    api_key: str | None  # what the llm sends it as Bearer key (the caller's own key is for the llm)
+
+    @property
+    def setting(self) -> str:
+        return f"LLM_{self.name.upper()}_URL"
+
+    def base_url(self) -> str:
+        if not self.url:
+            port = SERVICES[self.name].port
+            raise NotReady(
+                f"the {self.name} service is not configured: set {self.setting} (e.g. http://127.0.0.1:{port})"
+            )
+        return self.url.rstrip("/")
+
+
+class Siblings:
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.embedding = Sibling("embedding", settings.embedding_url or None, settings.embedding_api_key)
+        self.asr = Sibling("asr", settings.asr_url or None, settings.asr_api_key)
+        self.tts = Sibling("tts", settings.tts_url or None, settings.tts_api_key)
+        self.models_ttl_s = settings.sibling_models_ttl_s
+        self.connect_timeout_s = settings.sibling_connect_timeout_s
+        self.http = upstream_client(
+            "",
+            transport=transport,
+            timeout_s=settings.sibling_timeout_s,
+            connect_timeout_s=settings.sibling_connect_timeout_s,
+            max_connections=256,
+        )
+        self.model_lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    @property
+    def all(self) -> tuple[Sibling, ...]:
+        return (self.embedding, self.asr, self.tts)
+
+    def named(self, name: str) -> Sibling:
+        return next(sibling for sibling in self.all if sibling.name == name)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def open(
+        self,
+        sibling: Sibling,
+        method: str,
+        path: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        **request: Any,
+    ) -> httpx.Response:
+        """Send a request and return the response with its body still unread (the caller closes it).
+
+        ``request`` takes httpx's ``headers``, ``params``, ``content`` (an async iterator streams the
+        body as it arrives) and ``json``. The sibling's key replaces any Authorization header."""
+        base = sibling.base_url()
+        headers = dict(request.pop("headers", None) or {})
+        headers.pop("authorization", None)
+        if sibling.api_key:
+            headers["authorization"] = f"Bearer {sibling.api_key}"
+        if timeout is not None:
+            request["timeout"] = timeout
+        built = self.http.build_request(method, base + path, headers=headers, **request)
+        with map_upstream_errors(f"the {sibling.name} service at {base} (start it, or set {sibling.setting})"):
+            return await self.http.send(built, stream=True)
+
+    async def call(self, sibling: Sibling, method: str, path: str, **request: Any) -> Any:
+        """One JSON request; the sibling's own error (status and message) is raised as ours."""
+        response = await self.open(sibling, method, path, **request)
+        try:
+            await response.aread()
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"the {sibling.name} service broke off its answer ({type(exc).__name__})") from exc
+        finally:
+            await response.aclose()
+        raise_for_upstream_status(response, f"{sibling.name} service")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamError(f"the {sibling.name} service answered with something that is not JSON") from exc
+
+    async def models(self, sibling: Sibling) -> list[dict[str, Any]]:
+        """The rows of the sibling's ``GET /v1/models``, kept a few seconds; none when it is off or down."""
+        now = time.monotonic()
+        kept = self.model_lists.get(sibling.name)
+        if kept and now - kept[0] < self.models_ttl_s:
+            return kept[1]
+        if not sibling.url:
+            return []
+        quick = httpx.Timeout(10.0, connect=self.connect_timeout_s)
+        try:
+            body = await self.call(sibling, "GET", "/v1/models", timeout=quick)
+            rows = [row for row in body["data"] if isinstance(row, dict) and isinstance(row.get("id"), str)]
+        except (LingxiError, KeyError, TypeError):  # down, not serving /v1/models yet, or an odd body: skipped
+            rows = []
+        self.model_lists[sibling.name] = (now, rows)
+        return rows
+
+    async def every_model(self) -> dict[str, list[dict[str, Any]]]:
+        """Each sibling's model rows, asked of all of them at once."""
+        lists = await asyncio.gather(*(self.models(sibling) for sibling in self.all))
+        return {sibling.name: rows for sibling, rows in zip(self.all, lists, strict=True)}

@@ -1,0 +1,85 @@
+"""The embedded default, use-multilingual-v3: Chinese, English and across the two, through the real engine."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MODEL = "use-multilingual-v3"
+PAIRS = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data/embedding/bilingual_retrieval.jsonl").read_text("utf-8").splitlines()
+]
+
+
+def embed(served, texts: list[str], input_type: str) -> np.ndarray:
+    response = served.http.post("/v1/embeddings", json={"input": texts, "input_type": input_type})
+    assert response.status_code == 200, response.text
+    return np.asarray([row["embedding"] for row in response.json()["data"]], dtype=np.float32)
+
+
+def test_the_default_is_multilingual_and_says_so(multilingual):
+    health = multilingual.http.get("/health").json()
+    assert health["status"] == "ok" and health["model"] == MODEL and health["engine"] == "use-multilingual"
+    assert health["embedding_dimension"] == 512 and health["rerank_method"] == "cosine"
+    assert [row["id"] for row in multilingual.http.get("/v1/models").json()["data"]] == [MODEL]
+    seed = multilingual.http.get(f"/{MODEL}/我喜欢编程").json()
+    assert seed["model"] == MODEL and seed["dim"] == 512 and len(seed["embedding"]) == 512
+
+
+def test_i_love_programming_sits_next_to_its_chinese(multilingual):
+    def similarity(a: str, b: str) -> float:
+        return multilingual.http.post("/similarity", json={"a": a, "b": b}).json()["similarity"]
+
+    same, other = similarity("I love programming", "我喜欢编程"), similarity("I love programming", "今天天气很好")
+    assert same > 0.7 and other < 0.4, (same, other)
+
+
+def test_bilingual_retrieval_recall(multilingual):
+    """Each question against all 72 passages (Chinese and English mixed), as a search would."""
+    queries = embed(multilingual, [pair["query"] for pair in PAIRS], "query")
+    passages = embed(multilingual, [pair["passage"] for pair in PAIRS], "passage")
+    ranks = np.argsort(-(queries @ passages.T), axis=1)
+
+    def recall(kinds: set[str], k: int) -> float:
+        rows = [i for i, pair in enumerate(PAIRS) if pair["set"] in kinds]
+        return float(np.mean([i in ranks[i, :k] for i in rows]))
+
+    assert recall({"zh-zh"}, 1) >= 0.9
+    assert recall({"en-en"}, 1) >= 0.9
+    assert recall({"zh-en", "en-zh"}, 3) >= 0.7
+
+
+@pytest.mark.parametrize("input_type", ["query", "passage", "document", "search_query", "search_document"])
+def test_every_input_type_name_is_accepted(multilingual, input_type):
+    body = {"input": "如何煮米饭", "input_type": input_type}
+    assert multilingual.http.post("/v1/embeddings", json=body).status_code == 200
+    seed = {"texts": ["如何煮米饭"], "input_type": input_type}
+    assert multilingual.http.post(f"/{MODEL}", json=seed).status_code == 200
+    assert multilingual.http.get(f"/{MODEL}/如何煮米饭", params={"input_type": input_type}).status_code == 200
+
+
+def test_an_unknown_input_type_is_a_400(multilingual):
+    response = multilingual.http.post("/v1/embeddings", json={"input": "hi", "input_type": "question"})
+    assert response.status_code in (400, 422) and "search_query" in response.text
+    response = multilingual.http.get(f"/{MODEL}/hi", params={"input_type": "question"})
+    assert response.status_code == 400 and "search_query" in response.text
+
+
+def test_rerank_finds_the_chinese_answer_and_the_english_one(multilingual):
+    candidates = [
+        "足球比赛的越位规则很复杂。",
+        "把大米淘洗两遍，加水后放进电饭锅煮，跳闸后再焖十分钟。",
+        "Giant pandas eat almost nothing but bamboo.",
+    ]
+    ranked = multilingual.http.post("/rerank", json={"query": "如何煮米饭", "candidates": candidates}).json()
+    assert ranked["method"] == "cosine" and ranked["results"][0]["index"] == 1
+    ranked = multilingual.http.post("/rerank", json={"query": "熊猫吃什么", "candidates": candidates}).json()
+    assert ranked["results"][0]["index"] == 2
+
+
+def test_images_are_refused_in_the_callers_protocol(multilingual):
+    body = {"input": [{"type": "image", "data": "iVBORw0KGgo="}]}
+    response = multilingual.http.post("/v1/embeddings", json=body)
+    assert response.status_code == 400 and "text only" in response.text
