@@ -326,7 +326,7 @@ NUMBERS = {
     "required": ["numbers"],
 }
 GEN_TOKENS = 128
-LOCAL_THREADS = "2"
+LOCAL_THREADS = "1"  # on this shared 2-core box 2 llama.cpp threads ran 3-10x slower than 1 (docs/benchmarks.md)
 
 
 def start_lingxi_engine(engine: str) -> tuple[subprocess.Popen, str, float]:

@@ -46,6 +46,9 @@ UNSUPPORTED = {
 BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 LIMIT = 10**15 - 1  # an unbounded side of a number range: 15 digits, what llama.cpp's number rule allows
 FRACTION = '"." [0-9]{1,6}'
+# a character inside a JSON string, as llama.cpp's C++ converter has it: no raw control characters
+# (llama-cpp-python's Python copy allows them, and a raw newline makes the answer invalid JSON)
+CHAR = r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,13 @@ def json_grammar(answer: JsonAnswer) -> str:
 
 
 def converter_for(root: dict[str, Any]) -> Any:
-    from llama_cpp.llama_grammar import SchemaConverter
+    from llama_cpp.llama_grammar import BuiltinRule, SchemaConverter
 
     class BoundedConverter(SchemaConverter):
-        """llama-cpp-python's converter, plus number bounds and every keyword of a list ``type``."""
+        """llama-cpp-python's converter, plus number bounds, every keyword of a list ``type``, strict strings."""
+
+        def _add_primitive(self, name: str, rule: Any) -> str:
+            return str(super()._add_primitive(name, BuiltinRule(CHAR, []) if name == "char" else rule))
 
         def visit(self, schema: dict[str, Any], name: str) -> str:
             types = schema.get("type")

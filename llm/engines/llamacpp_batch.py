@@ -71,7 +71,13 @@ class Job:
     def send(self) -> None:
         if self.outbox:
             events, self.outbox = self.outbox, []
-            self.loop.call_soon_threadsafe(deliver, self.events, events)
+            self.call(deliver, self.events, events)
+
+    def call(self, function: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:  # the event loop has closed (shutdown): nobody is listening any more
+            pass
 
 
 def deliver(queue: asyncio.Queue[tuple[str, Any]], events: list[tuple[str, Any]]) -> None:
@@ -391,4 +397,4 @@ class Scheduler:
                     job.push("text", tail)
             job.push(*event)
         job.send()
-        job.loop.call_soon_threadsafe(job.on_release)
+        job.call(job.on_release)

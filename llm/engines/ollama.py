@@ -73,6 +73,8 @@ class OllamaEngine(RemoteEngine):
         body["messages"] = [text_content(message) for message in request.messages]
         if request.params.get("tools") and request.params.get("tool_choice") != "none":
             body["tools"] = request.params["tools"]  # Ollama has no tool_choice: "none" is no tools
+            if request.params.get("tool_choice") not in (None, "auto"):
+                body["tool_choice"] = request.params["tool_choice"]  # Ollama ignores it; a lingxi upstream obeys
         response_format = request.params.get("response_format") or {}
         if response_format.get("type") == "json_object":
             body["format"] = "json"

@@ -74,3 +74,19 @@ def test_reasoning_stays_out_of_the_answer():
     assert "".join(think.feed(d) for d in ["<thi", "nk>so", "...</th", "ink> Paris", "."]) == "Paris."
     plain = ThinkFilter()
     assert "".join(plain.feed(d) for d in ["<", "b>Paris</b>"]) == "<b>Paris</b>"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"response_format": {"type": "json_object"}}, {"tools": [{"type": "function", "function": {"name": "f"}}]}],
+)
+def test_the_transformers_engine_says_it_cannot_constrain_its_answer(params):
+    from llm.config import Engine
+    from llm.engines.base import ChatRequest
+    from llm.engines.local import LocalEngine
+    from llm.models import ModelRoute
+    from services.errors import BadRequest
+
+    engine = LocalEngine(ModelRoute("local", Engine.local), Settings())
+    with pytest.raises(BadRequest, match="LLM_ENGINE=llamacpp"):
+        engine.prepare(ChatRequest("m", [{"role": "user", "content": "hi"}], params), loop=None)  # type: ignore[arg-type]

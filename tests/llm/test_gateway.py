@@ -5,6 +5,7 @@ import json
 import time
 
 import httpx
+import jsonschema
 import openai
 import pytest
 from fastapi import FastAPI
@@ -53,6 +54,48 @@ def test_ollama_engine_speaks_ollamas_native_api(gateway):
     with gateway.client().stream("POST", "/api/chat/stream", json=ask(FRANCE, model="smol-native")) as response:
         events = [json.loads(line) for line in response.iter_lines() if line]
     assert events[-1] == {"event": "done"} and "Paris" in "".join(e["delta"] for e in events[:-1])
+
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+    },
+    "required": ["name", "age"],
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 30}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("model", ["smol", "smol-native"])
+def test_structured_outputs_and_tools_pass_through_both_upstream_engines(gateway, model):
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused")
+    response_format = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+    messages = [{"role": "user", "content": "Describe a person in JSON."}]
+    answer = client.chat.completions.create(model=model, messages=messages, response_format=response_format)
+    jsonschema.validate(json.loads(answer.choices[0].message.content), PERSON)
+    weather = [{"role": "user", "content": "What is the weather in Paris?"}]
+    called = client.chat.completions.create(model=model, messages=weather, tools=[WEATHER], tool_choice="required")
+    assert called.choices[0].finish_reason == "tool_calls"
+    (call,) = called.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"]
+    chunks = list(
+        client.chat.completions.create(
+            model=model, messages=weather, tools=[WEATHER], tool_choice="required", stream=True
+        )
+    )
+    streamed = [part for chunk in chunks if chunk.choices for part in chunk.choices[0].delta.tool_calls or []]
+    assert streamed[0].function.name == "get_weather" and chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 @pytest.mark.parametrize("path", ["/api/chat", "/api/chat/stream", "/v1/chat/completions"])

@@ -52,6 +52,14 @@ def test_a_schema_becomes_a_grammar_with_its_properties_enums_and_bounds():
     assert age.fullmatch("130") and age.fullmatch("0") and not age.fullmatch("131")
 
 
+def test_strings_in_the_grammar_take_no_raw_control_characters():
+    grammar = structured.json_grammar(structured.JsonAnswer({"type": "string"}, "schema"))
+    char = dict(line.split(" ::= ", 1) for line in grammar.splitlines())["char"]
+    plain = re.compile(char.split(" | ")[0])  # the unescaped characters: a class that reads the same as a regex
+    assert all(plain.fullmatch(text) for text in ("a", "é", "北", " "))
+    assert not any(plain.fullmatch(text) for text in ("\n", "\t", "\x00", '"', "\\"))  # a raw newline is invalid JSON
+
+
 BAD_SCHEMAS = [
     ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "uniqueItems"),
     ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}, "'b'"),
