@@ -95,3 +95,8 @@ def test_sensevoice_without_a_model_dir_says_what_to_set():
         assert body["status"] == "error" and "ASR_MODEL_DIR" in body["detail"]
     finally:
         client.__exit__(None, None, None)
+
+
+def test_sensevoice_says_it_cannot_translate(random_sensevoice, short_wav):
+    response = random_sensevoice.post("/v1/audio/translations", files={"file": ("s.wav", short_wav.read_bytes())})
+    assert response.status_code == 400 and "cannot translate" in response.json()["error"]["message"]
