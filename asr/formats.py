@@ -1,4 +1,5 @@
-"""OpenAI ``/v1/audio/transcriptions`` response formats: json, text, srt, vtt, verbose_json, diarized_json."""
+"""OpenAI ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` response formats: json, text, srt,
+vtt, verbose_json, and diarized_json for transcriptions."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def to_vtt(result: Result) -> str:
     return "\n".join(blocks)
 
 
-def to_verbose_json(result: Result, *, words: bool) -> dict[str, Any]:
+def to_verbose_json(result: Result, *, words: bool, task: str = "transcribe") -> dict[str, Any]:
     body: dict[str, Any] = {
-        "task": "transcribe",
+        "task": task,
         "language": language_name(result.language),
         "duration": result.duration,
         "text": result.text,

@@ -1,4 +1,5 @@
-"""asr routes: the seed API (/asr, /asr/stream), OpenAI's /v1/audio/transcriptions and WS /asr/ws.
+"""asr routes: the seed API (/asr, /asr/stream), OpenAI's /v1/audio/transcriptions,
+/v1/audio/translations (to English, where the engine translates) and /v1/models, and WS /asr/ws.
 
 ``WS /asr/ws`` is a conversation with one live client. Client → server: an optional first JSON text
 message ``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en"}``, then binary frames of mono
@@ -28,12 +29,13 @@ from asr.diarize import (
     seed_speakers,
     speaker_at,
 )
-from asr.engines.base import SAMPLE_RATE, Span
+from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest
 from asr.formats import to_diarized_json, to_srt, to_verbose_json, to_vtt
 from asr.live import LiveBuffer, Resampler, StreamFormat
-from asr.pipeline import Collector, Result, Ticket, Transcriber
+from asr.pipeline import Collector, Result, Ticket, Transcriber, join_texts, shift
 from services.app import app_state
 from services.errors import BadRequest, LingxiError
+from services.openai_models import model_list
 from services.streaming import ndjson_response, sse_response
 
 log = logging.getLogger("lingxi.asr")
@@ -164,15 +166,66 @@ async def transcriptions(
         result = await transcriber.transcribe(audio, language=code, prompt=prompt, words=words or diarize, merge=merge)
         if diarize:
             return JSONResponse(to_diarized_json(result, await diarizer.attribute(audio, result.segments, options)))
+    if response_format == "json":
+        return JSONResponse({"text": result.text, "usage": {"type": "duration", "seconds": round(result.duration)}})
+    return formatted(result, response_format, words=words, task="transcribe")
+
+
+@router.post("/v1/audio/translations")
+async def translations(
+    transcriber: TranscriberDep,
+    file: UploadFile = File(...),
+    model: str = Form("whisper-1"),
+    prompt: str | None = Form(None),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float = Form(0.0),
+) -> Response:
+    """English text of speech in any language the engine knows (OpenAI's translations)."""
+    if response_format == "diarized_json":
+        raise BadRequest("response_format=diarized_json is for /v1/audio/transcriptions, not translations")
+    async with transcriber.admit():
+        if not transcriber.engine.translates:
+            raise BadRequest(
+                f"the {transcriber.engine_name} engine ({transcriber.engine.model_name}) cannot translate; "
+                "use /v1/audio/transcriptions, or a multilingual Whisper (ASR_ENGINE=whisper)"
+            )
+        audio = await transcriber.decode(await file.read())
+        result = await translate(transcriber, audio, prompt)
+    if response_format == "json":
+        return JSONResponse({"text": result.text})
+    return formatted(result, response_format, words=False, task="translate")
+
+
+async def translate(transcriber: Transcriber, audio: Any, prompt: str | None) -> Result:
+    """The pipeline's pieces, each translated; the language detected first is kept for the rest."""
+    language: str | None = None
+    texts: list[str] = []
+    segments: list[Segment] = []
+    for piece in transcriber.pieces(await transcriber.speech(audio), merge=True):
+        request = TranscribeRequest(audio[piece.start : piece.end], language, prompt, task="translate")
+        transcript = await transcriber.on_model_thread(transcriber.engine.transcribe, request)
+        if language is None and transcript.language in transcriber.engine.languages:
+            language = transcript.language
+        texts.append(transcript.text)
+        segments.extend(shift(transcript, piece.start / SAMPLE_RATE))
+    return Result(join_texts(texts, "en"), "en", round(audio.size / SAMPLE_RATE, 3), segments)
+
+
+def formatted(result: Result, response_format: ResponseFormat, *, words: bool, task: str) -> Response:
+    """The text, srt, vtt and verbose_json answers of transcriptions and translations."""
     if response_format == "text":
         return PlainTextResponse(result.text + "\n")
     if response_format == "srt":
         return PlainTextResponse(to_srt(result))
     if response_format == "vtt":
         return PlainTextResponse(to_vtt(result), media_type="text/vtt")
-    if response_format == "verbose_json":
-        return JSONResponse(to_verbose_json(result, words=words))
-    return JSONResponse({"text": result.text, "usage": {"type": "duration", "seconds": round(result.duration)}})
+    return JSONResponse(to_verbose_json(result, words=words, task=task))
+
+
+@router.get("/v1/models")
+async def models(transcriber: TranscriberDep) -> dict[str, Any]:
+    """The engine's model and ``whisper-1``, the name OpenAI clients send (any name is accepted)."""
+    return model_list([transcriber.engine.model_name, "whisper-1"])
 
 
 async def transcription_stream(

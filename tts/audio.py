@@ -1,5 +1,5 @@
 """Audio helpers: WAV framing (whole and streamed), joining with pauses, resampling, tempo, other
-containers (flac, mp3, opus through PyAV's bundled FFmpeg), and the two measurements the espeak
+containers (flac, mp3, opus, aac through PyAV's bundled FFmpeg), and the two measurements the espeak
 engine adapts to: median F0 and speaking rate."""
 
 from __future__ import annotations
@@ -110,7 +110,13 @@ def change_tempo(audio: Audio, factor: float) -> Audio:
 
 # --- other containers --------------------------------------------------------------------------
 
-ENCODERS = {"flac": ("flac", "flac", "s16"), "mp3": ("mp3", "libmp3lame", "s16p"), "opus": ("ogg", "libopus", "s16")}
+# response_format → (container, encoder, sample format of the frames handed to it, samples per frame)
+ENCODERS = {
+    "flac": ("flac", "flac", "s16", 4608),
+    "mp3": ("mp3", "libmp3lame", "s16p", 1152),
+    "opus": ("ogg", "libopus", "s16", 0),  # 0: 20 ms at the rate opus is given
+    "aac": ("adts", "aac", "s16", 1024),  # PyAV converts to the encoder's float planar format
+}
 OPUS_RATES = (48_000, 24_000, 16_000, 12_000, 8_000)
 
 
@@ -119,7 +125,7 @@ def available_formats() -> list[str]:
     import av
 
     formats = ["wav", "pcm"]
-    for name, (_, codec, _) in ENCODERS.items():
+    for name, (_, codec, _, _) in ENCODERS.items():
         try:
             av.codec.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError):  # pragma: no cover - depends on the FFmpeg build
@@ -137,7 +143,7 @@ def encode(audio: Audio, response_format: str) -> bytes:
         raise BadRequest(f"unknown response_format {response_format!r}")
     import av
 
-    container_format, codec, sample_format = ENCODERS[response_format]
+    container_format, codec, sample_format, frame_size = ENCODERS[response_format]
     if response_format == "opus":
         rate = min(OPUS_RATES, key=lambda r: (r < audio.sample_rate, abs(r - audio.sample_rate)))
         audio = resample(audio, rate)
@@ -145,7 +151,7 @@ def encode(audio: Audio, response_format: str) -> bytes:
     with av.open(buffer, mode="w", format=container_format) as container:
         stream: Any = container.add_stream(codec, rate=audio.sample_rate)
         stream.layout = "mono"
-        frame_size = {"mp3": 1152, "opus": audio.sample_rate // 50, "flac": 4608}[response_format]
+        frame_size = frame_size or audio.sample_rate // 50
         for start in range(0, audio.samples.size, frame_size):
             piece = audio.samples[start : start + frame_size]
             frame = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format=sample_format, layout="mono")

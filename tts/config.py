@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.settings import ServiceSettings, split_csv
+from tts.voices import DEFAULT_VOICE_MAP, parse_voice_map
 
 
 class Engine(str, enum.Enum):
@@ -29,6 +31,11 @@ class Settings(ServiceSettings):
         "(an OpenAI-compatible /v1/audio/speech).",
     )
     default_style: str = Field("style1", description="Style used when a request names none.")
+    openai_voices: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_VOICE_MAP),
+        description="OpenAI voice names accepted as voice/style, each onto a style: alloy=style1,echo=male,... "
+        "(replaces the whole default map; a style the engine lacks falls back to default_style).",
+    )
 
     # text and prompt limits
     max_text_chars: int = Field(5000, description="Most characters of text in one request (413 above it).")
@@ -67,9 +74,10 @@ class Settings(ServiceSettings):
     )
     upstream_model: str = Field("tts-1", description="Model name sent to the upstream.")
     upstream_api_key: str | None = Field(None, description="Bearer key for the upstream, if it needs one.")
-    upstream_voices: list[str] = Field(
+    upstream_voices: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["style1", "style2"], description="Voices the upstream offers (the styles)."
     )
     upstream_timeout_s: float = Field(120.0, description="Deadline for one upstream synthesis.")
 
     _split_voices = field_validator("upstream_voices", mode="before")(split_csv)
+    _parse_openai_voices = field_validator("openai_voices", mode="before")(parse_voice_map)

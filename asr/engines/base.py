@@ -8,7 +8,7 @@ finds the speech in a whole file (``speech_spans``) with its own VAD.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class TranscribeRequest:
     language: str | None = None  # None: detect
     prompt: str | None = None
     word_timestamps: bool = False
+    task: Literal["transcribe", "translate"] = "transcribe"  # translate: English text (engines with translates)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class AsrEngine(Engine, Protocol):
 
     model_name: str
     languages: frozenset[str]  # codes accepted in TranscribeRequest.language (known once started)
+    translates: bool  # whether task="translate" works (known once started)
 
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
         """Where there is speech in ``audio`` (VAD); empty for silence."""

@@ -34,6 +34,7 @@ class SenseVoiceEngine(Engine):
         self.settings = settings
         self.model_name = settings.model_dir.name if settings.model_dir else "SenseVoiceSmall"
         self.languages = frozenset(LANGUAGES)
+        self.translates = False  # SenseVoice transcribes in the language spoken; it has no translation task
         self.model: Any = None
         self.vad_model: Any = None
         self.fallback_vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)

@@ -1,5 +1,8 @@
 """An OpenAI-compatible ``/v1/audio/transcriptions`` upstream (vLLM, speaches, Xinference, OpenAI).
 
+``task="translate"`` goes to the upstream's ``/audio/translations``; an upstream without that route
+(a 404) is a 400 saying the upstream does not translate.
+
 The pipeline still decodes and cuts the audio here (VAD), so every upstream gets 16 kHz mono WAV
 pieces of at most ``chunk_seconds`` and streaming works even where the upstream cannot stream.
 """
@@ -18,7 +21,7 @@ from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest, Tran
 from asr.engines.silero_vad import SileroVad
 from asr.engines.whisper import whisper_languages
 from services.engine import Engine
-from services.errors import UpstreamError
+from services.errors import BadRequest, UpstreamError
 from services.upstream import client_options, map_upstream_errors, raise_for_upstream_status
 
 
@@ -39,6 +42,7 @@ class UpstreamEngine(Engine):
         self.model_name = settings.upstream_model
         self.label = f"the asr upstream at {settings.upstream_url}"
         self.languages: frozenset[str] = frozenset()
+        self.translates = True  # OpenAI's protocol has /audio/translations
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.client: httpx.Client | None = None
 
@@ -71,13 +75,17 @@ class UpstreamEngine(Engine):
     def transcribe(self, request: TranscribeRequest) -> Transcript:
         assert self.client is not None, "start() first"
         data = {"model": self.settings.upstream_model, "response_format": "json"}
-        if request.language:
+        translate = request.task == "translate"
+        if request.language and not translate:  # translations take no language: the upstream detects it
             data["language"] = request.language
         if request.prompt:
             data["prompt"] = request.prompt
         files = {"file": ("audio.wav", to_wav(request.audio), "audio/wav")}
+        path = "/audio/translations" if translate else "/audio/transcriptions"
         with map_upstream_errors(self.label):
-            response = self.client.post("/audio/transcriptions", data=data, files=files)
+            response = self.client.post(path, data=data, files=files)
+        if translate and response.status_code == 404:
+            raise BadRequest(f"{self.label} does not translate (it has no /audio/translations)")
         raise_for_upstream_status(response, self.label)
         try:
             text = str(response.json()["text"]).strip()
@@ -85,4 +93,4 @@ class UpstreamEngine(Engine):
             raise UpstreamError(f"{self.label} answered without a 'text' field") from exc
         duration = request.audio.size / SAMPLE_RATE
         segments = [Segment(0.0, duration, text)] if text else []
-        return Transcript(text, request.language, segments)
+        return Transcript(text, "en" if translate else request.language, segments)

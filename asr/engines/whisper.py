@@ -34,6 +34,7 @@ class WhisperEngine(Engine):
         self.settings = settings
         self.model_name = settings.model_dir.name if settings.model_dir else "whisper-base"
         self.languages: frozenset[str] = frozenset()
+        self.translates = False  # multilingual models translate to English; English-only ones cannot
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.model: Any = None
 
@@ -53,7 +54,8 @@ class WhisperEngine(Engine):
         self.model = WhisperModel(
             str(model_dir), device=device, compute_type=compute_type, cpu_threads=self.settings.cpu_threads
         )
-        self.languages = whisper_languages() if self.model.model.is_multilingual else frozenset({"en"})
+        self.translates = self.model.model.is_multilingual
+        self.languages = whisper_languages() if self.translates else frozenset({"en"})
         self.vad.load()
 
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
@@ -69,6 +71,7 @@ class WhisperEngine(Engine):
                 vad_filter=False,  # the pipeline has already cut the audio at pauses
                 condition_on_previous_text=False,
                 word_timestamps=request.word_timestamps,
+                task=request.task,
             )
             segments = [to_segment(piece) for piece in pieces]
         except ValueError as exc:  # e.g. a language the model does not know

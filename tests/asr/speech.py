@@ -1,4 +1,4 @@
-"""Speech made in the test: espeak-ng speaks English, sox converts it; plus a word error rate."""
+"""Speech made in the test: espeak-ng speaks English (and Mandarin), sox converts it; plus a word error rate."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def speak(text: str, path: Path, *, pause_ms: int = 900) -> Path:
     pause = f'<break time="{pause_ms}ms"/>'
     ssml = f"<speak>{pause.join(sentences)}</speak>"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-m", "-w", str(path), ssml], check=True)
+    return path
+
+
+def speak_chinese(text: str, path: Path) -> Path:
+    """Mandarin speech as espeak-ng speaks it (its pinyin voice: the plain ``cmn`` mangles the tones)."""
+    subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-s", "120", "-w", str(path), text], check=True)
     return path
 
 

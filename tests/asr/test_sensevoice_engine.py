@@ -106,3 +106,8 @@ def test_sensevoice_segments_get_speakers_with_diarize(random_sensevoice):
     body = response.json()
     assert set(body["speakers"]) <= {"A", "B"}
     assert all(segment["speaker"] in body["speakers"] for segment in body["segments"]), body
+
+
+def test_sensevoice_says_it_cannot_translate(random_sensevoice, short_wav):
+    response = random_sensevoice.post("/v1/audio/translations", files={"file": ("s.wav", short_wav.read_bytes())})
+    assert response.status_code == 400 and "cannot translate" in response.json()["error"]["message"]

@@ -82,3 +82,12 @@ def test_upstream_engine_without_a_url_reports_not_configured_in_health():
                 break
             time.sleep(0.05)
         assert body["status"] == "error" and "ASR_UPSTREAM_URL" in body["detail"]
+
+
+def test_an_upstream_without_translations_is_a_400_saying_so(failing_upstream, short_wav):
+    client = upstream_client(f"{failing_upstream.url}/v1")
+    try:
+        response = client.post("/v1/audio/translations", files={"file": ("s.wav", short_wav.read_bytes())})
+        assert response.status_code == 400 and "does not translate" in response.json()["error"]["message"]
+    finally:
+        client.__exit__(None, None, None)

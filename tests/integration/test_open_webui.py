@@ -68,7 +68,7 @@ def open_webui_env(lingxi: str, data_dir: Path) -> dict[str, str]:
         "AUDIO_STT_OPENAI_API_KEY": "none",
         "AUDIO_TTS_ENGINE": "openai",
         "AUDIO_TTS_MODEL": "tts-1",
-        "AUDIO_TTS_VOICE": "style1",
+        "AUDIO_TTS_VOICE": "alloy",  # Open WebUI's default voice: tts maps it onto a style
         "AUDIO_TTS_OPENAI_API_BASE_URL": v1,
         "AUDIO_TTS_OPENAI_API_KEY": "none",
     }
@@ -140,6 +140,9 @@ def test_open_webui_rag_embeds_through_lingxi(webui, lingxi, engine):
 
 
 def test_open_webui_speaks_and_transcribes_through_lingxi(webui, tmp_path):
+    voices = webui.get("/api/v1/audio/voices").json()["voices"]
+    assert {"id": "alloy", "name": "alloy (style1)"} in voices and {"id": "style2", "name": "style2"} in voices
+    assert {"id": "tts-1"} in webui.get("/api/v1/audio/models").json()["models"]
     speech = webui.post("/api/v1/audio/speech", json={"input": SPOKEN})
     assert speech.status_code == 200 and speech.headers["content-type"].startswith("audio/")
     wav = speak(SPOKEN, tmp_path / "weather.wav")

@@ -1,17 +1,20 @@
 """One OpenAI base URL for the whole suite: the ``openai`` SDK pointed at the llm's ``/v1`` (and at
-``/ollama/v1``, as Ollama serves OpenAI's API) reaches chat, embeddings, speech and transcription, the
-last three forwarded to the real embedding, tts and asr services."""
+``/ollama/v1``, as Ollama serves OpenAI's API) reaches chat, embeddings, speech, transcription and
+translation, the last four forwarded to the real embedding, tts and asr services."""
 
 import httpx
 import openai
 import pytest
 from openai.types import CreateEmbeddingResponse, Model
-from openai.types.audio import Transcription
+from openai.types.audio import Transcription, Translation
 from openai.types.chat import ChatCompletion
 
+from services.media import decode_audio
 from tests.llm.conftest import EMBEDDER, SMOL
 
 ENGLISH, CHINESE = "I love programming", "我喜欢编程"
+ASR_MODELS, TTS_MODELS = ["whisper-base", "whisper-1"], ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"]
+EVERY_MODEL = [SMOL, EMBEDDER, *ASR_MODELS, *TTS_MODELS]
 SPOKEN = "The weather is nice today. We will walk to the park after lunch."
 
 
@@ -33,10 +36,11 @@ def test_embeddings_through_the_llm_in_english_and_chinese(suite, root):
 @pytest.mark.parametrize("root", ["/v1", "/ollama/v1"])
 def test_models_list_every_reachable_service(suite, root):
     listed = sdk(suite, root).models.list()
-    assert [model.id for model in listed] == [SMOL, EMBEDDER]  # asr and tts do not list models (yet): skipped
+    assert [model.id for model in listed] == EVERY_MODEL
     assert sdk(suite, root).models.retrieve(EMBEDDER).id == EMBEDDER
+    assert sdk(suite, root).models.retrieve("tts-1").id == "tts-1"
     raw = httpx.get(f"{suite.url}{root}/models").json()
-    assert [Model.model_validate(row).id for row in raw["data"]] == [SMOL, EMBEDDER]
+    assert [Model.model_validate(row).id for row in raw["data"]] == EVERY_MODEL
     with pytest.raises(openai.NotFoundError, match=EMBEDDER):
         sdk(suite, root).models.retrieve("gpt-9")
 
@@ -61,6 +65,21 @@ def test_speech_and_transcription_round_trip_through_the_llm(suite):
     assert "weather" in text.lower() and "park" in text.lower()
     chinese = client.audio.speech.create(model="tts-1", voice="style1", input="今天天气很好。", response_format="wav")
     assert chinese.content[:4] == b"RIFF"
+
+
+def test_openai_voices_chinese_speech_and_its_translation_through_the_llm(suite):
+    client = sdk(suite)
+    for response_format in ("mp3", "opus", "aac", "flac"):
+        speech = client.audio.speech.create(
+            model="tts-1", voice="alloy", input="你好，世界", response_format=response_format
+        )
+        assert decode_audio(speech.content).size > 16_000 * 0.5, response_format  # PyAV reads it back
+    voices = httpx.get(f"{suite.url}/v1/audio/voices").json()["voices"]
+    assert {"id": "alloy", "name": "alloy (style1)"} in voices
+    assert httpx.get(f"{suite.url}/v1/audio/models").json()["models"][0] == {"id": "tts-1"}
+    mandarin = client.audio.speech.create(model="tts-1", voice="nova", input="我爱我的妈妈。", response_format="wav")
+    translation = client.audio.translations.create(model="whisper-1", file=("m.wav", mandarin.content, "audio/wav"))
+    assert isinstance(translation, Translation) and "mother" in translation.text.lower(), translation.text
 
 
 def test_an_upload_sent_in_chunks_is_streamed_on_to_asr(suite):

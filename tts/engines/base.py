@@ -35,6 +35,7 @@ class SynthesisRequest:
     temperature: float | None = None
     top_p: float | None = None
     speed: float = 1.0
+    instructions: str | None = None  # OpenAI's voice instructions; only an upstream uses them (forwards them)
 
 
 class TTSEngine(Engine, Protocol):

@@ -1,7 +1,8 @@
 """espeak-ng: the embedded default. Formant synthesis, tiny and fast, robotic but intelligible.
 
-Voice by script: ``cmn`` for runs of Chinese characters, ``en-us`` otherwise, switching within a
-sentence. Styles are presets of voice variant, pitch and rate. With ``prompt_audio`` the engine
+Voice by script: ``cmn-latn-pinyin`` for runs of Chinese characters (espeak-ng 1.51's plain ``cmn``
+reads them as pinyin spelled out in English, tone digits and all), ``en-us`` otherwise, switching within
+a sentence. Styles are presets of voice variant, pitch and rate. With ``prompt_audio`` the engine
 measures the reference's median F0 and syllable rate and picks the espeak pitch and rate that come
 closest (calibrated once per variant against espeak's own output): an approximation of the
 speaker's register and tempo, not voice cloning.
@@ -25,7 +26,7 @@ from tts.engines.base import Audio, SynthesisRequest
 from tts.text import script_runs
 
 SAMPLE_RATE = 22_050
-CHINESE_VOICE, OTHER_VOICE = "cmn", "en-us"
+CHINESE_VOICE, OTHER_VOICE = "cmn-latn-pinyin", "en-us"
 MIN_RATE, MAX_RATE = 80, 450
 HIGH_VOICE_HZ = 165.0  # references above this get a female variant (unless a style was named)
 CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore."

@@ -47,6 +47,8 @@ class UpstreamEngine(Engine):
             "response_format": "wav",
             "speed": request.speed,
         }
+        if request.instructions:
+            body["instructions"] = request.instructions
         with map_upstream_errors(self.label):
             response = self.client.post("/audio/speech", json=body)
         raise_for_upstream_status(response, self.label)
