@@ -17,7 +17,7 @@ from websearch.extract import HTML_TYPES, TEXT_TYPES, extract
 from websearch.pending import IngestLease, Repairs, ingest_lease, reconcile
 from websearch.snippets import snippet
 from websearch.store import ChunkHit, Store, isoformat
-from websearch.vectors import VectorStore
+from websearch.vectors import IndexMismatch, VectorStore
 
 log = logging.getLogger("lingxi.websearch")
 
@@ -110,8 +110,14 @@ class WebIndex:
         delay = 0.5
         while True:
             try:
+                await self._embedding_model()  # the collection must be this model's before anything is repaired
+                if self.embedding_dimension:
+                    await self._check_index(self.embedding_dimension)
                 repairs = await reconcile(self.store, self.vectors, self.embed)
                 break
+            except IndexMismatch as exc:  # /health reports it; another model's vectors are left untouched
+                log.error("not repairing the index: %s", exc.message)
+                return Repairs()
             except LingxiError as exc:
                 log.info("cannot check the index yet: %s", exc.message)
                 await asyncio.sleep(delay)
