@@ -144,6 +144,13 @@ async def refused(models: ModelRegistry, hub: Siblings, verb: str) -> BadRequest
     )
 
 
+async def refusal(models: ModelRegistry, hub: Siblings, name: str, verb: str) -> NotFound | BadRequest:
+    """What Ollama's push, delete and copy of ``name`` get: 404 for a model not served, else the refusal."""
+    if name not in await served(models, hub):
+        return await not_found(models, hub, name)
+    return await refused(models, hub, verb)
+
+
 async def lines(*events: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     for event in events:
         yield event
@@ -161,26 +168,17 @@ async def pull(request: Request, models: ModelsDep, hub: SiblingsDep) -> Respons
 
 @router.post("/api/push")
 async def push(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
-    name = required(await parse(request, OllamaModelRequest))
-    if name not in await served(models, hub):
-        raise await not_found(models, hub, name)
-    raise await refused(models, hub, "pushes")
+    raise await refusal(models, hub, required(await parse(request, OllamaModelRequest)), "pushes")
 
 
 @router.delete("/api/delete")
 async def delete(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
-    name = required(await parse(request, OllamaModelRequest))
-    if name not in await served(models, hub):
-        raise await not_found(models, hub, name)
-    raise await refused(models, hub, "deletes")
+    raise await refusal(models, hub, required(await parse(request, OllamaModelRequest)), "deletes")
 
 
 @router.post("/api/copy")
 async def copy(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
-    body = await parse(request, OllamaCopyRequest)
-    if body.source not in await served(models, hub):
-        raise await not_found(models, hub, body.source)
-    raise await refused(models, hub, "copies")
+    raise await refusal(models, hub, (await parse(request, OllamaCopyRequest)).source, "copies")
 
 
 @router.post("/api/create")
