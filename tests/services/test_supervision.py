@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.registry import SERVICES
 from tests.conftest import free_port, world_readable_tmpdir
 from tests.services.test_up import alive
 
@@ -54,7 +55,7 @@ class UpRun:
 
     def health(self) -> dict[str, dict]:
         command = [sys.executable, "-m", "services.cli", "health", "--json", "--data-dir", str(self.data_dir)]
-        names = [n for n in ("tts", "websearch", "vlm") if f"{n.upper()}_PORT" in self.env]
+        names = [name for name in SERVICES if f"{name.upper()}_PORT" in self.env]
         result = subprocess.run([*command, *names], env=self.env, capture_output=True, text=True, timeout=30)
         return json.loads(result.stdout)
 
