@@ -67,7 +67,8 @@ def entry(name: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "model": name, "size": 0, "digest": digest, "details": details}
 
 
-@router.api_route("/api/tags", methods=["GET", "HEAD"])
+@router.get("/api/tags")
+@router.head("/api/tags", include_in_schema=False)
 async def tags(models: ModelsDep, hub: SiblingsDep) -> Response:
     rows = [entry(name, chat_details(models, name)) for name in models.routes]
     rows += [entry(name, EMBEDDING_DETAILS) for name in await embedding_models(models, hub)]
@@ -187,12 +188,15 @@ async def create(request: Request, models: ModelsDep, hub: SiblingsDep) -> Respo
     raise await refused(models, hub, "creates")
 
 
-@router.api_route("/api/version", methods=["GET", "HEAD"])
+@router.get("/api/version")
+@router.head("/api/version", include_in_schema=False)
 async def version() -> Response:
     return json_response({"version": OLLAMA_VERSION})
 
 
-@router.api_route("", methods=["GET", "HEAD"])
-@router.api_route("/", methods=["GET", "HEAD"])
+@router.get("")
+@router.head("", include_in_schema=False)
+@router.get("/")
+@router.head("/", include_in_schema=False)
 async def root() -> PlainTextResponse:
     return PlainTextResponse("Ollama is running")
