@@ -26,7 +26,8 @@ SPEECH = {
         "voice": {"type": "string"},
         "response_format": {"type": "string", "enum": ["wav", "mp3", "opus", "flac", "aac", "pcm"]},
         "speed": {"type": "number"},
-        "stream_format": {"type": "string"},
+        "stream_format": {"type": "string", "enum": ["audio", "sse"]},
+        "instructions": {"type": "string"},
     },
     "required": ["input"],
 }
@@ -37,6 +38,9 @@ OPENAPI = {
     "paths": {
         "/health": {"get": {"responses": OK}},
         "/styles": {"get": {"responses": OK}},
+        "/v1/audio/voices": {"get": {"responses": OK}},
+        "/v1/audio/models": {"get": {"responses": OK}},
+        "/v1/models": {"get": {"responses": OK}},
         "/synthesize": {
             "post": {
                 "requestBody": {
