@@ -149,6 +149,7 @@ class LiveSession:
         settings = transcriber.settings
         self.buffer = LiveBuffer(max_piece_seconds=settings.chunk_seconds, max_total_seconds=settings.ws_max_seconds)
         self.finals = Collector(0.0, None)  # the full pass's texts: the final transcript
+        self.draft_language: str | None = None  # the first draft's, until the full pass has found one
         self.pending: deque[Phrase] = deque()  # drafted, waiting for the full pass
         self.in_flight: list[Phrase] = []  # in the full pass now
         self.finishing: asyncio.Task[None] | None = None  # that pass
@@ -206,7 +207,9 @@ class LiveSession:
                 return
             audio, at = taken
             if self.transcriber.engine.drafts:
-                transcript = await self.transcriber.draft(audio, self.finals.language)
+                transcript = await self.transcriber.draft(audio, self.finals.language or self.draft_language)
+                if transcript.text and transcript.language in self.transcriber.engine.languages:
+                    self.draft_language = self.draft_language or transcript.language
                 phrase = Phrase(audio, at, transcript.text)
                 self.pending.append(phrase)
                 if phrase.draft:
@@ -253,5 +256,5 @@ class LiveSession:
     def heard(self, start: float, end: float) -> dict[str, Any]:
         """A message's common fields; ``partial_text``: the full pass's text so far, then the drafts after it."""
         drafts = [phrase.draft for phrase in [*self.in_flight, *self.pending]]
-        text = join_texts([self.finals.text, *drafts], self.finals.detected)
+        text = join_texts([self.finals.text, *drafts], self.finals.detected or self.draft_language)
         return {"partial_text": text, "start": round(start, 3), "end": round(end, 3)}

@@ -11,7 +11,6 @@ the live route replaces it with the full beam-search pass (``WhisperEngine.trans
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ FULL_FRAMES = 3000  # Whisper's 30 s window
 MIN_FRAMES = 1000  # 10 s: with less context Whisper base repeats itself and misses more words
 TAIL_FRAMES = 100  # at least 1 s of padding after the phrase
 TOKENS_PER_SECOND = 10  # a generous bound on speech (English ~4 tokens/s, Mandarin ~6)
-MIN_REPEAT = 4  # characters: a shorter echo ("no, no") is speech, not a loop
+MIN_REPEAT = 4  # letters: a shorter echo ("the the", "媽媽") is speech, not a loop
 
 
 def draft_frames(samples: int) -> int:
@@ -31,27 +30,28 @@ def draft_frames(samples: int) -> int:
 
 
 def squashed(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.lower())
+    """Only the letters (any script), lower-cased: digits repeat in numbers ("1000") and are left out."""
+    return "".join(char for char in text.lower() if char.isalpha())
 
 
 def cut_repetition(text: str) -> str:
     """``text`` up to where it starts repeating itself: "Thank you. Thank you. Thank" → "Thank you."
 
-    Compared on letters and digits only (case and punctuation differ between the copies), the text
-    is cut at the first point from which the rest copies what came just before it.
+    Compared on letters only (case and punctuation differ between the copies), the text is cut at the
+    first point from which the rest, at least ``MIN_REPEAT`` letters of it, copies what came just before.
     """
     letters = squashed(text)
     size = len(letters)
     for start in range(MIN_REPEAT, size - MIN_REPEAT + 1):
         rest = letters[start:]
-        for period in range(MIN_REPEAT, start + 1):
-            if letters[start - period : size - period] == rest and len(rest) >= min(period, 2 * MIN_REPEAT):
+        for period in range(1, start + 1):
+            if len(rest) >= min(period, 2 * MIN_REPEAT) and letters[start - period : size - period] == rest:
                 return text_before(text, start)
     return text
 
 
 def text_before(text: str, letters: int) -> str:
-    """The prefix of ``text`` holding its first ``letters`` letters and digits, without trailing commas."""
+    """The prefix of ``text`` holding its first ``letters`` letters, without trailing commas."""
     seen = 0
     for index, char in enumerate(text):
         if squashed(char):
@@ -84,5 +84,6 @@ def whisper_draft(model: Any, audio: np.ndarray, language: str | None) -> Transc
         suppress_blank=True,
         suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,)) or ()),
     )
-    text = cut_repetition(tokenizer.decode(result[0].sequences_ids[0]).strip())
+    text = tokenizer.decode(result[0].sequences_ids[0]).replace("\ufffd", "")  # a character cut by max_length
+    text = cut_repetition(text.strip())
     return Transcript(text, language, [Segment(0.0, seconds, text)] if text else [])
