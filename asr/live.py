@@ -32,7 +32,7 @@ from services.errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("pcm_s16le", "s16le", "pcm16")
 CLOSED_MARGIN = SAMPLE_RATE // 10  # a span ending this far before the buffer's end has been closed by a pause
-VAD_EVERY = SAMPLE_RATE // 5  # look for closed spans each time this much new audio arrived
+VAD_EVERY = SAMPLE_RATE // 10  # look for closed spans each time this much new audio arrived (a frame, often)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 

@@ -3,10 +3,11 @@
 
 ``WS /asr/ws`` is a conversation with one live client. Client → server: an optional first JSON text
 message ``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en"}``, then binary frames of mono
-PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "partial",
-"text", "partial_text", "start", "end"}`` each time a pause closes a stretch of speech, ``{"type":
-"final", "final": true, "text", ...}`` after the end event, or ``{"type": "error", "error": {...}}``;
-then it closes the socket.
+PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "draft",
+"text", "partial_text", "start", "end"}`` soon after a pause closes a phrase (the engine's quick pass),
+``{"type": "partial", ...}`` when the full pass has its text (partials never change; the final text is
+theirs joined), ``{"type": "final", "final": true, "text", ...}`` after the end event, or ``{"type":
+"error", "error": {...}}``; then it closes the socket. ``asr.live`` has the how.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Whisper pads every piece to 30 s (3000 feature frames), and on a CPU the encoder's pass over those
 frames is most of a transcription's cost. CTranslate2's encoder also takes fewer frames (whisper.cpp's
-``audio_ctx``): a phrase of a few seconds encoded in a 10 s window costs about a third, and greedy
+``audio_ctx``): a phrase of a few seconds encoded in a 7 s window costs about a quarter, and greedy
 decoding without timestamps or temperature fallback keeps the decoder's share small. Whisper was
 trained on 30 s windows, so with a short one it may run past the phrase's end and repeat it;
 ``max_length`` bounds that and ``cut_repetition`` trims what was repeated. The text is a draft:
@@ -19,7 +19,7 @@ from asr.engines.base import SAMPLE_RATE, Segment, Transcript
 
 HOP = 160  # samples per feature frame
 FULL_FRAMES = 3000  # Whisper's 30 s window
-MIN_FRAMES = 1000  # 10 s: with less context Whisper base repeats itself and misses more words
+MIN_FRAMES = 700  # 7 s: with less context Whisper base repeats itself more and misses more words
 TAIL_FRAMES = 100  # at least 1 s of padding after the phrase
 TOKENS_PER_SECOND = 10  # a generous bound on speech (English ~4 tokens/s, Mandarin ~6)
 MIN_REPEAT = 4  # letters: a shorter echo ("the the", "媽媽") is speech, not a loop
