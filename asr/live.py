@@ -5,10 +5,11 @@ Two passes per phrase, neither waiting for the other:
 
 * the draft: when the live VAD (``ASR_LIVE_SILENCE_MS``) closes a phrase, the engine's quick pass
   (``AsrEngine.draft``: for Whisper a short window, greedy) on its own thread → ``{"type": "draft"}``;
-* the final text: the full pass (beam search, 30 s window) on the model thread, one phrase after the
-  other, started whenever drafting has nothing to do → ``{"type": "partial"}``, the text that the
-  final transcript is made of. When the full pass falls behind by more than half a piece, it takes
-  the waiting phrases together (up to ``ASR_CHUNK_SECONDS``) in one pass, so its work stays bounded.
+* the final text: the full pass (beam search, 30 s window) on the model thread → ``{"type":
+  "partial"}``, the text the final transcript is made of. One pass at a time, in order; each takes
+  every phrase drafted since the last one began (up to ``ASR_CHUNK_SECONDS``): one phrase when the
+  machine keeps up, several when it is behind, so its work stays bounded and the final text comes
+  at most about one pass after the end.
 
 The socket keeps being read while the model runs (keep-alive pings are answered); a client that sends
 faster than real time is held back once ``chunk_seconds`` of its audio wait to be looked at. The
@@ -177,6 +178,13 @@ class LiveSession:
     # --- the working side -------------------------------------------------------------------
     async def run(self) -> Result:
         """Draft every phrase as it closes, until the end event; then finish every phrase: the transcript."""
+        try:
+            return await self.work()
+        finally:
+            if self.finishing is not None:  # the client left or a pass failed: nobody waits for this one
+                self.finishing.cancel()
+
+    async def work(self) -> Result:
         while True:
             self.check_finishing()
             if self.buffer.advance():
@@ -184,7 +192,7 @@ class LiveSession:
                 await self.take_phrase(final=False)
             elif self.ended:
                 break
-            else:  # nothing to look at: a good time for the full pass
+            else:
                 self.start_finishing()
                 self.changed.clear()
                 await self.changed.wait()
@@ -214,6 +222,7 @@ class LiveSession:
                 self.pending.append(phrase)
                 if phrase.draft:
                     await self.send({"type": "draft", "text": phrase.draft, **self.heard(phrase.start, phrase.end)})
+                self.start_finishing()
             else:  # the engine's one pass is both draft and final
                 await self.finish([Phrase(audio, at, "")])
             if not final:
@@ -224,13 +233,13 @@ class LiveSession:
         return sum(phrase.audio.size for phrase in self.pending)
 
     def start_finishing(self) -> None:
-        """Start the full pass over the next waiting phrase(s), unless one is in flight."""
+        """Start the full pass over the waiting phrases (as many as fit in one piece), unless one is in flight."""
+        self.check_finishing()
         if self.finishing is not None or not self.pending:
             return
         phrases = [self.pending.popleft()]
-        if self.pending_samples + phrases[0].audio.size > self.buffer.max_piece // 2:  # behind: take several
-            while self.pending and self.pending[0].end - phrases[0].start <= self.buffer.max_piece / SAMPLE_RATE:
-                phrases.append(self.pending.popleft())
+        while self.pending and self.pending[0].end - phrases[0].start <= self.buffer.max_piece / SAMPLE_RATE:
+            phrases.append(self.pending.popleft())
         self.in_flight = phrases
         self.finishing = asyncio.create_task(self.finish(phrases))
 
