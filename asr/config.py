@@ -62,6 +62,12 @@ class Settings(ServiceSettings):
         30.0, gt=1, le=30, description="Speech is cut at VAD pauses into pieces of at most this many seconds."
     )
     min_silence_ms: int = Field(500, ge=100, description="A pause this long ends a speech segment (VAD).")
+    live_silence_ms: int = Field(
+        300,
+        ge=100,
+        description="WS /asr/ws: a pause this long closes a phrase and sends its draft (shorter than "
+        "ASR_MIN_SILENCE_MS, so the draft comes sooner).",
+    )
     ws_max_seconds: float = Field(3600.0, description="Longest live session on WS /asr/ws, in seconds of audio.")
     speaker_encoder: SpeakerEncoderName = Field(
         SpeakerEncoderName.resemblyzer,

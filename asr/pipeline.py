@@ -19,6 +19,7 @@ import numpy as np
 
 from asr.config import Settings
 from asr.engines.base import SAMPLE_RATE, AsrEngine, Segment, Span, TranscribeRequest, Transcript
+from asr.engines.silero_vad import SileroVad
 from services.engine import Lifecycle
 from services.errors import BadRequest, TooManyRequests
 from services.health import Health
@@ -81,6 +82,8 @@ class Transcriber:
         self.engine_name = engine_name
         self.limits = AudioLimits(max_bytes=settings.max_audio_bytes, max_seconds=settings.max_audio_seconds)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-model")
+        self.draft_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-draft")
+        self.live_vad = SileroVad(min_silence_ms=settings.live_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.admitted = 0
 
     def health(self) -> Health:
@@ -88,6 +91,7 @@ class Transcriber:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.draft_executor.shutdown(wait=False, cancel_futures=True)
 
     # --- admission --------------------------------------------------------------------------
     def acquire(self) -> Ticket:
@@ -133,6 +137,10 @@ class Transcriber:
     async def speech(self, audio: np.ndarray) -> list[Span]:
         return await asyncio.to_thread(self.engine.speech_spans, audio)
 
+    async def live_speech(self, audio: np.ndarray) -> list[Span]:
+        """Speech in a live buffer, ended by the shorter live pause (``ASR_LIVE_SILENCE_MS``)."""
+        return await asyncio.to_thread(self.live_vad, audio)
+
     def pieces(self, spans: list[Span], *, merge: bool) -> list[Span]:
         max_samples = int(self.settings.chunk_seconds * SAMPLE_RATE)
         return group_spans(spans, max_samples) if merge else spans
@@ -151,6 +159,11 @@ class Transcriber:
         request = TranscribeRequest(audio[piece.start : piece.end], language, prompt, words)
         transcript = await self.on_model_thread(self.engine.transcribe, request)  # engines raise BadRequest
         return transcript, shift(transcript, piece.start / SAMPLE_RATE if offset_s is None else offset_s)
+
+    async def draft(self, audio: np.ndarray, language: str | None) -> Transcript:
+        """The engine's quick pass over one live phrase, on its own thread: a full pass never holds it up."""
+        request = TranscribeRequest(audio, language)
+        return await asyncio.get_running_loop().run_in_executor(self.draft_executor, self.engine.draft, request)
 
     async def stream(
         self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None, words: bool = False

@@ -3,14 +3,16 @@
 
 ``WS /asr/ws`` is a conversation with one live client. Client → server: an optional first JSON text
 message ``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en"}``, then binary frames of mono
-PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "partial",
-"text", "partial_text", "start", "end"}`` each time a pause closes a stretch of speech, ``{"type":
-"final", "final": true, "text", ...}`` after the end event, or ``{"type": "error", "error": {...}}``;
-then it closes the socket.
+PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "draft",
+"text", "partial_text", "start", "end"}`` soon after a pause closes a phrase (the engine's quick pass),
+``{"type": "partial", ...}`` when the full pass has its text (partials never change; the final text is
+theirs joined), ``{"type": "final", "final": true, "text", ...}`` after the end event, or ``{"type":
+"error", "error": {...}}``; then it closes the socket. ``asr.live`` has the how.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,9 +31,9 @@ from asr.diarize import (
     seed_speakers,
     speaker_at,
 )
-from asr.engines.base import SAMPLE_RATE, Segment, Span, TranscribeRequest
+from asr.engines.base import SAMPLE_RATE, Segment, TranscribeRequest
 from asr.formats import to_diarized_json, to_srt, to_verbose_json, to_vtt
-from asr.live import LiveBuffer, Resampler, StreamFormat
+from asr.live import LiveSession, Resampler, StreamFormat
 from asr.pipeline import Collector, Result, Ticket, Transcriber, join_texts, shift
 from services.app import app_state
 from services.errors import BadRequest, LingxiError
@@ -277,45 +279,54 @@ async def reject(websocket: WebSocket, exc: LingxiError) -> None:
 
 
 async def converse(websocket: WebSocket, transcriber: Transcriber) -> None:
-    settings = transcriber.settings
-    fmt = StreamFormat()
-    resample = Resampler(fmt.sample_rate)
-    buffer = LiveBuffer(max_piece_seconds=settings.chunk_seconds, max_total_seconds=settings.ws_max_seconds)
-    language = transcriber.check_language(fmt.language)
-    collected = Collector(0.0, language)
+    """Read frames and work on them side by side: the socket is read (and pings answered) while the model runs."""
+    session = LiveSession(transcriber, websocket.send_json)
+    reader = asyncio.create_task(read_frames(websocket, session))
+    worker = asyncio.create_task(session.run())
+    try:
+        done, _ = await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # the client's bad input, its disconnect or the engine's error
+    finally:
+        reader.cancel()
+        worker.cancel()
+    body = worker.result()
+    await websocket.send_json(
+        {
+            "type": "final",
+            "final": True,
+            "text": body.text,
+            "partial_text": body.text,
+            "language": body.language,
+            "duration": round(body.duration, 3),
+            "emotion": body.emotion,
+            "event": body.event,
+        }  # fmt: skip
+    )
+    await websocket.close()
+
+
+async def read_frames(websocket: WebSocket, session: LiveSession) -> None:
+    """PCM16 frames into the session until ``{"event": "end"}``; a first JSON message may name the format."""
+    transcriber = session.transcriber
+    resample = Resampler(StreamFormat().sample_rate)
     first = True
     while True:
+        await session.room()
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return
+            raise WebSocketDisconnect(message.get("code", 1000))
         if message.get("bytes") is not None:
-            buffer.add(resample(message["bytes"]))
-            if buffer.due:
-                await emit_closed(websocket, transcriber, buffer, collected, final=False)
+            session.add(resample(message["bytes"]))
         elif message.get("text") is not None:
             event = parse_json(message["text"])
             if event.get("event") == "end":
-                await emit_closed(websocket, transcriber, buffer, collected, final=True)
-                collected.duration = buffer.total / SAMPLE_RATE
-                body = collected.result()
-                await websocket.send_json(
-                    {
-                        "type": "final",
-                        "final": True,
-                        "text": body.text,
-                        "partial_text": body.text,
-                        "language": body.language,
-                        "duration": round(body.duration, 3),
-                        "emotion": body.emotion,
-                        "event": body.event,
-                    }  # fmt: skip
-                )
-                await websocket.close()
+                session.end()
                 return
-            if first and buffer.total == 0:
+            if first and session.buffer.total == 0:
                 fmt = StreamFormat.parse(event)
                 resample = Resampler(fmt.sample_rate)
-                collected.language = transcriber.check_language(fmt.language)
+                session.set_language(transcriber.check_language(fmt.language))
             else:
                 raise BadRequest('send binary PCM16 frames, then {"event": "end"}')
         first = False
@@ -329,30 +340,3 @@ def parse_json(text: str) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise BadRequest("text messages must be JSON objects")
     return event
-
-
-async def emit_closed(
-    websocket: WebSocket, transcriber: Transcriber, buffer: LiveBuffer, collected: Collector, *, final: bool
-) -> None:
-    """Transcribe and send what a pause has closed (everything left, when ``final``)."""
-    while True:
-        spans = await transcriber.speech(buffer.audio)
-        taken = buffer.take_closed(spans, final=final)
-        if taken is None:
-            return
-        audio, at = taken
-        whole = Span(0, audio.size)
-        transcript, segments = await transcriber.transcribe_piece(audio, whole, collected.language, None, False, at)
-        collected.add(transcript, segments, transcriber.engine.languages)
-        if transcript.text:
-            await websocket.send_json(
-                {
-                    "type": "partial",
-                    "text": transcript.text,
-                    "partial_text": collected.text,
-                    "start": round(at, 3),
-                    "end": round(at + audio.size / SAMPLE_RATE, 3),
-                }  # fmt: skip
-            )
-        if not final:
-            return

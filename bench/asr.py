@@ -1,7 +1,8 @@
 """asr benchmark: the service vs the same engine in-process, 4 concurrent uploads, first partials.
 
     .venv/bin/python bench/asr.py          # everything
-    .venv/bin/python bench/asr.py --live   # WS /asr/ws only: first partial p50 over 12 phrases, final WER
+    .venv/bin/python bench/asr.py --live   # WS /asr/ws only: first message per phrase (12), final WER
+    .venv/bin/python bench/asr.py --live /work/main . --runs 3   # the same, two trees' code interleaved
 
 Speech is made here with espeak-ng (English sentences with pauses). The service runs as its own
 process (``lingxi serve asr``) on 127.0.0.1 with the embedded Whisper base; the in-process ceiling
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -123,7 +125,7 @@ def first_stream_line(url: str, data: bytes) -> tuple[float, float, int]:
 
 
 async def live_first_partial(url: str, data: bytes, first_phrase_end: float) -> float:
-    """WS /asr/ws at real-time pace: seconds from the end of the first phrase to its partial."""
+    """WS /asr/ws at real-time pace: seconds from the end of the first phrase to its first draft or partial."""
     pcm = (np.clip(decode_audio(data), -1, 1) * 32767).astype("<i2").tobytes()
     frame = 3200  # 100 ms
     started = time.perf_counter()
@@ -138,7 +140,7 @@ async def live_first_partial(url: str, data: bytes, first_phrase_end: float) -> 
 
         async def receiver() -> None:
             async for message in socket:
-                if json.loads(message)["type"] == "partial":
+                if json.loads(message)["type"] in ("draft", "partial"):
                     arrived.append(time.perf_counter() - started)
 
         await asyncio.gather(sender(), receiver())
@@ -153,51 +155,85 @@ LIVE_TEXT = (
 )
 
 
-async def live_latencies(url: str, data: bytes) -> tuple[list[float], str]:
-    """WS /asr/ws at real-time pace: for every partial, seconds from the end of its phrase to its
-    arrival; and the final text."""
+@dataclass
+class LiveRun:
+    first: list[float]  # per phrase: seconds from its end to its first message (a draft, else its partial)
+    stable: list[float]  # per partial (the full pass's text): seconds from the end of its stretch
+    final: str
+    final_after_end: float  # seconds from the end event to the final message
+    load: float  # 1-minute load average when the run ended
+
+
+async def live_latencies(url: str, data: bytes) -> LiveRun:
+    """WS /asr/ws at real-time pace: when each phrase's first message and each partial arrive, and the final text."""
     pcm = (np.clip(decode_audio(data), -1, 1) * 32767).astype("<i2").tobytes()
     frame = 3200  # 100 ms
     started = time.perf_counter()
-    latencies: list[float] = []
-    final = ""
+    first: dict[float, float] = {}  # phrase end → latency of its first message
+    stable: list[float] = []
+    final, ended, final_at = "", 0.0, 0.0
     async with websockets.connect(url.replace("http", "ws") + "/asr/ws", max_size=None, ping_interval=None) as socket:
 
         async def sender() -> None:
+            nonlocal ended
             for index, offset in enumerate(range(0, len(pcm), frame)):
                 await socket.send(pcm[offset : offset + frame])
                 await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.perf_counter()))
             await socket.send(json.dumps({"event": "end"}))
+            ended = time.perf_counter()
 
         async def receiver() -> None:
-            nonlocal final
+            nonlocal final, final_at
             async for message in socket:
                 event = json.loads(message)
+                now = time.perf_counter() - started
+                if event["type"] == "draft" or (event["type"] == "partial" and not drafted(first, event)):
+                    first.setdefault(event["end"], now - event["end"])
                 if event["type"] == "partial":
-                    latencies.append(time.perf_counter() - started - event["end"])
+                    stable.append(now - event["end"])
                 elif event["type"] == "final":
-                    final = event["text"]
+                    final, final_at = event["text"], time.perf_counter()
 
         await asyncio.gather(sender(), receiver())
-    return latencies, final
+    return LiveRun(list(first.values()), stable, final, final_at - ended, os.getloadavg()[0])
+
+
+def drafted(first: dict[float, float], event: dict) -> bool:
+    """Whether a partial's stretch had drafts (its phrases then count from their drafts)."""
+    return any(event["start"] <= end <= event["end"] for end in first)
 
 
 def live_only() -> None:
-    """``bench/asr.py --live``: first-partial latency p50 over 12 phrases and the final WER."""
+    """``bench/asr.py --live [TREE ...] [--runs N]``: per phrase, the first message's latency (p50, max) and the
+    final WER, serving each TREE's code in turn (default: this one), runs interleaved so they share the load."""
     from tests.asr.speech import word_error_rate
 
+    args = sys.argv[sys.argv.index("--live") + 1 :]
+    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else 1
+    trees = [Path(a).resolve() for a in args if not a.startswith("--") and not a.isdigit()] or [ROOT]
     cache = ROOT / ".data/models"
     with tempfile.TemporaryDirectory() as tmp:
         data = speak(LIVE_TEXT, Path(tmp) / "live.wav").read_bytes()
-    port = free_port()
-    service = start_service({"ASR_MODEL_CACHE_DIR": str(cache)}, port)
-    try:
-        latencies, final = asyncio.run(live_latencies(f"http://127.0.0.1:{port}", data))
-    finally:
-        service.terminate()
-        service.wait(timeout=20)
-    print(f"{len(latencies)} partials; after phrase end: p50 {np.median(latencies):.2f} s, max {max(latencies):.2f} s")
-    print(f"final WER {word_error_rate(LIVE_TEXT, final):.3f}: {final}")
+    for run in range(runs):
+        for tree in trees:
+            port = free_port()
+            env = {"ASR_MODEL_CACHE_DIR": str(cache), "PYTHONPATH": str(tree)}
+            service = start_service(env, port)
+            try:
+                result = asyncio.run(live_latencies(f"http://127.0.0.1:{port}", data))
+            finally:
+                service.terminate()
+                service.wait(timeout=20)
+            first, stable = np.array(result.first), np.array(result.stable or [np.nan])
+            wer = word_error_rate(LIVE_TEXT, result.final)
+            print(
+                f"run {run + 1} {tree.name}: load {result.load:.1f}; {first.size} phrases, first message after the"
+                f" phrase end p50 {np.median(first):.2f} s, max {first.max():.2f} s; {len(result.stable)} partials"
+                f" (full pass) p50 {np.median(stable):.2f} s, max {stable.max():.2f} s; final"
+                f" {result.final_after_end:.2f} s after the end event, WER {wer:.3f}",
+                flush=True,
+            )
+            print(f"    final: {result.final}", flush=True)
 
 
 def main() -> None:
@@ -239,7 +275,7 @@ def main() -> None:
             f"{(4 * audio_seconds / concurrent) / (audio_seconds / sequential):.2f} x sequential",
         ),
         ("/asr/stream first partial", f"{first:.2f} s of {total:.2f} s ({lines} lines)", f"{first / total:.2f}"),
-        ("WS /asr/ws, first partial after phrase end", f"{live:.2f} s", "real-time paced"),
+        ("WS /asr/ws, first draft/partial after phrase end", f"{live:.2f} s", "real-time paced"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'value':<32}  ratio")

@@ -71,9 +71,13 @@ class AsrEngine(Engine, Protocol):
     model_name: str
     languages: frozenset[str]  # codes accepted in TranscribeRequest.language (known once started)
     translates: bool  # whether task="translate" works (known once started)
+    drafts: bool  # whether ``draft`` is a cheaper pass than ``transcribe`` (live drafts on WS /asr/ws)
 
     def speech_spans(self, audio: np.ndarray) -> list[Span]:
         """Where there is speech in ``audio`` (VAD); empty for silence."""
 
     def transcribe(self, request: TranscribeRequest) -> Transcript:
         """Transcribe one piece of at most ``chunk_seconds`` (blocking)."""
+
+    def draft(self, request: TranscribeRequest) -> Transcript:
+        """A quick, rougher transcript of one live phrase (blocking); without a cheaper pass: ``transcribe``."""

@@ -35,6 +35,7 @@ class SenseVoiceEngine(Engine):
         self.model_name = settings.model_dir.name if settings.model_dir else "SenseVoiceSmall"
         self.languages = frozenset(LANGUAGES)
         self.translates = False  # SenseVoice transcribes in the language spoken; it has no translation task
+        self.drafts = False  # no cheaper pass: live phrases get the one full pass
         self.model: Any = None
         self.vad_model: Any = None
         self.fallback_vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
@@ -88,3 +89,6 @@ class SenseVoiceEngine(Engine):
         duration = request.audio.size / SAMPLE_RATE
         segments = [Segment(0.0, duration, rich.text)] if rich.text else []
         return Transcript(rich.text, rich.language, segments, emotion=rich.emotion, event=rich.event)
+
+    def draft(self, request: TranscribeRequest) -> Transcript:
+        return self.transcribe(request)

@@ -43,6 +43,7 @@ class UpstreamEngine(Engine):
         self.label = f"the asr upstream at {settings.upstream_url}"
         self.languages: frozenset[str] = frozenset()
         self.translates = True  # OpenAI's protocol has /audio/translations
+        self.drafts = False  # no cheaper pass: live phrases get the one full pass
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.client: httpx.Client | None = None
 
@@ -94,3 +95,6 @@ class UpstreamEngine(Engine):
         duration = request.audio.size / SAMPLE_RATE
         segments = [Segment(0.0, duration, text)] if text else []
         return Transcript(text, "en" if translate else request.language, segments)
+
+    def draft(self, request: TranscribeRequest) -> Transcript:
+        return self.transcribe(request)

@@ -10,6 +10,7 @@ import numpy as np
 from asr.config import Settings
 from asr.engines.base import Segment, Span, TranscribeRequest, Transcript, Word
 from asr.engines.silero_vad import SileroVad
+from asr.engines.whisper_draft import whisper_draft
 from asr.engines.whisper_model import embedded_whisper_dir
 from services.engine import Engine
 from services.errors import BadRequest
@@ -35,6 +36,7 @@ class WhisperEngine(Engine):
         self.model_name = settings.model_dir.name if settings.model_dir else "whisper-base"
         self.languages: frozenset[str] = frozenset()
         self.translates = False  # multilingual models translate to English; English-only ones cannot
+        self.drafts = True  # whisper_draft: a short window and greedy decoding for live drafts
         self.vad = SileroVad(min_silence_ms=settings.min_silence_ms, max_span_seconds=settings.chunk_seconds)
         self.model: Any = None
 
@@ -52,7 +54,11 @@ class WhisperEngine(Engine):
         if compute_type == "default":
             compute_type = "float16" if device == "cuda" else "int8"
         self.model = WhisperModel(
-            str(model_dir), device=device, compute_type=compute_type, cpu_threads=self.settings.cpu_threads
+            str(model_dir),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=self.settings.cpu_threads,
+            num_workers=2,  # two replicas sharing the weights: a live draft need not wait for a full pass
         )
         self.translates = self.model.model.is_multilingual
         self.languages = whisper_languages() if self.translates else frozenset({"en"})
@@ -80,6 +86,12 @@ class WhisperEngine(Engine):
         for segment in segments:
             segment.text = segment.text.strip()
         return Transcript(text=text, language=info.language, segments=segments)
+
+    def draft(self, request: TranscribeRequest) -> Transcript:
+        try:
+            return whisper_draft(self.model, request.audio, request.language)
+        except ValueError as exc:
+            raise BadRequest(f"whisper rejected the request: {exc}") from exc
 
 
 def to_segment(piece: Any) -> Segment:

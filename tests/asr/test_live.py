@@ -1,16 +1,19 @@
-"""WS /asr/ws: PCM16 frames in, partials as pauses close speech, a final text after {"event": "end"}."""
+"""WS /asr/ws: PCM16 frames in; as pauses close speech a draft, then the full pass's partial; a final at the end."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
+import pytest
 import websockets
 
+from asr.engines.whisper_draft import cut_repetition
 from services.media import decode_audio
 from tests.asr.conftest import SENTENCES
-from tests.asr.speech import word_error_rate
+from tests.asr.speech import speak_chinese, word_error_rate
 
 
 def pcm16(path, rate: int = 16_000) -> bytes:
@@ -63,3 +66,73 @@ def test_live_socket_rejects_an_unknown_format_with_an_error_message(server):
     messages = asyncio.run(live(url, b"", first={"format": "mp3"}))
     assert messages[-1]["type"] == "error"
     assert "pcm_s16le" in messages[-1]["error"]["message"]
+
+
+async def live_paced(url: str, pcm: bytes, *, first: dict | None = None) -> tuple[list[dict], float]:
+    """Frames at real-time pace, as a microphone sends them: the messages, and when the end event went
+    (seconds from the first frame); each message gets ``at``, its arrival in the same seconds."""
+    frame = 3200  # 100 ms
+    messages: list[dict] = []
+    async with websockets.connect(url) as socket:
+        started = time.perf_counter()
+        if first is not None:
+            await socket.send(json.dumps(first))
+
+        async def send() -> float:
+            for index, offset in enumerate(range(0, len(pcm), frame)):
+                await socket.send(pcm[offset : offset + frame])
+                await asyncio.sleep(max(0.0, started + (index + 1) * 0.1 - time.perf_counter()))
+            await socket.send(json.dumps({"event": "end"}))
+            return time.perf_counter() - started
+
+        async def receive() -> None:
+            async for message in socket:
+                messages.append({**json.loads(message), "at": time.perf_counter() - started})
+
+        ended, _ = await asyncio.gather(send(), receive())
+    return messages, ended
+
+
+def test_live_drafts_each_phrase_while_the_client_talks_then_the_full_pass_replaces_it(server, sentences_wav):
+    url = server.url.replace("http", "ws") + "/asr/ws"
+    messages, ended = asyncio.run(live_paced(url, pcm16(sentences_wav)))
+    drafts = [m for m in messages if m["type"] == "draft"]
+    partials = [m for m in messages if m["type"] == "partial"]
+    final = messages[-1]
+    assert len(drafts) >= 2 and final["type"] == "final", messages
+    # the first phrase's draft comes while the client is still speaking the next ones, not after the end
+    assert drafts[0]["at"] < ended, messages
+    # every stretch the full pass sends had its phrases drafted first
+    for partial in partials:
+        earlier = [d for d in drafts if d["at"] <= partial["at"] and partial["start"] <= d["start"] < partial["end"]]
+        assert earlier, (partial, drafts)
+    # the quick pass is a usable draft; the final text is the full pass's partials, in order
+    assert word_error_rate(SENTENCES, " ".join(d["text"] for d in drafts)) <= 0.5, drafts
+    assert final["text"] == " ".join(p["text"] for p in partials)
+    assert word_error_rate(SENTENCES, final["text"]) <= 0.35, final
+
+
+def test_live_socket_transcribes_mandarin(server, audio_dir):
+    url = server.url.replace("http", "ws") + "/asr/ws"
+    wav = speak_chinese("我爱我的妈妈。", audio_dir / "live-mandarin.wav")
+    messages = asyncio.run(live(url, pcm16(wav), first={"language": "zh"}))
+    final = messages[-1]
+    assert final["type"] == "final" and final["language"] == "zh", messages
+    assert any(m["type"] == "draft" for m in messages), messages
+    assert "妈妈" in final["text"] or "媽媽" in final["text"], final
+
+
+@pytest.mark.parametrize(
+    ("looped", "draft"),
+    [
+        ("Thank you very much. Thank you very much. Thank", "Thank you very much."),
+        ("I will like a cup of tea. I will like a", "I will like a cup of tea."),
+        ("But wherever is ice today, but wherever is ice today", "But wherever is ice today"),
+        ("我们去公园散步吧喲喲喲喲喲喲", "我们去公园散步吧喲"),
+        ("My brother likes to read books.", "My brother likes to read books."),
+        ("我爱我的妈妈。", "我爱我的妈妈。"),
+        ("It costs 1000000 dollars.", "It costs 1000000 dollars."),
+    ],
+)
+def test_a_draft_that_loops_over_the_phrase_is_cut_where_it_starts_again(looped, draft):
+    assert cut_repetition(looped) == draft

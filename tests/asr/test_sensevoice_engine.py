@@ -111,3 +111,21 @@ def test_sensevoice_segments_get_speakers_with_diarize(random_sensevoice):
 def test_sensevoice_says_it_cannot_translate(random_sensevoice, short_wav):
     response = random_sensevoice.post("/v1/audio/translations", files={"file": ("s.wav", short_wav.read_bytes())})
     assert response.status_code == 400 and "cannot translate" in response.json()["error"]["message"]
+
+
+def test_sensevoice_live_socket_sends_its_one_pass_as_partials_without_drafts(random_sensevoice, sentences_wav):
+    from asr.pipeline import join_texts
+    from tests.asr.test_live import pcm16
+
+    pcm = pcm16(sentences_wav)
+    with random_sensevoice.websocket_connect("/asr/ws") as socket:
+        for start in range(0, len(pcm), 3200):
+            socket.send_bytes(pcm[start : start + 3200])
+        socket.send_text(json.dumps({"event": "end"}))
+        messages = [socket.receive_json()]
+        while messages[-1]["type"] not in ("final", "error"):
+            messages.append(socket.receive_json())
+    assert messages[-1]["type"] == "final" and 5 < messages[-1]["duration"] < 15, messages
+    assert not [m for m in messages if m["type"] == "draft"]  # no cheaper pass: no drafts
+    partials = [m for m in messages if m["type"] == "partial"]
+    assert messages[-1]["text"] == join_texts([p["text"] for p in partials], messages[-1]["language"]), messages
