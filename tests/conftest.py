@@ -108,37 +108,72 @@ def local_postgres() -> Iterator[LocalPostgres]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@contextmanager
-def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240) -> Iterator[str]:
-    """Start a real lingxi service (the code ``lingxi up`` runs) on a free port; yield its base URL
-    once ``/health`` answers 200."""
-    port = free_port()
-    child_env = {**os.environ, **(env or {}), f"{name.upper()}_PORT": str(port), f"{name.upper()}_HOST": "127.0.0.1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", name], env=child_env, stdout=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode} before it was ready")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} was not healthy within {ready_timeout_s:.0f} s")
-            time.sleep(0.5)
-        yield base
-    finally:
+def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str, timeout_s: float) -> None:
+    """Wait until ``{base}/health`` answers 200; fail if ``process`` exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} was not healthy within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it outlives ``timeout_s``; nothing if it has already exited."""
+    if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_service(
+    name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240, log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real lingxi service (the code ``lingxi up`` runs) on a free port; return it and its base URL
+    once ``/health`` answers 200. Its output goes to ``log`` (appended) when given."""
+    port = free_port()
+    child_env = {**os.environ, **(env or {}), f"{name.upper()}_PORT": str(port), f"{name.upper()}_HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "services.cli", "serve", name]
+    if log is None:
+        process = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL)
+    else:
+        with open(log, "ab") as output:
+            process = subprocess.Popen(command, env=child_env, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process, base, name if log is None else f"{name} (log: {log})", ready_timeout_s)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, base
+
+
+@contextmanager
+def service_process(
+    name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``start_service`` for the length of a block, stopped at its end."""
+    process, base = start_service(name, env, ready_timeout_s)
+    try:
+        yield process, base
+    finally:
+        stop_process(process)
+
+
+@contextmanager
+def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240) -> Iterator[str]:
+    """A real lingxi service's base URL for the length of a block."""
+    with service_process(name, env, ready_timeout_s) as (_, base):
+        yield base
 
 
 @pytest.fixture(scope="session")

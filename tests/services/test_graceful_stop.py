@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import wave
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from services.streaming import SHUTTING_DOWN
-from tests.conftest import free_port
+from tests.conftest import service_process
 
 GRACE_S = 3.0
 SLOW_S = 1.5  # the slow request finishes this long after it starts: inside the grace
@@ -97,28 +95,8 @@ def upstream() -> Iterator[str]:
     server.shutdown()
 
 
-@contextmanager
-def served(name: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {**os.environ, **env, f"{name.upper()}_PORT": str(port), "LINGXI_GRACE_S": str(GRACE_S)}
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"{name} exited with code {process.returncode}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{name} did not start within 60 s"
-            time.sleep(0.2)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def served(name: str, env: dict[str, str]) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    return service_process(name, {**env, "LINGXI_GRACE_S": str(GRACE_S)}, ready_timeout_s=60)
 
 
 class InFlight(threading.Thread):
