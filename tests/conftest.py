@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from services.postgres import LocalPostgres
 
@@ -44,9 +46,20 @@ class LocalServer:
     def netloc(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def html(self, path: str, text: str) -> str:
+        """Serve ``text`` as an HTML page at ``path``; its URL."""
+        self.routes[path] = reply(200, text.encode(), "text/html; charset=utf-8")
+        return self.url(path)
+
 
 @pytest.fixture
 def local_server() -> Iterator[LocalServer]:
+    with serve_routes() as server:
+        yield server
+
+
+@contextmanager
+def serve_routes() -> Iterator[LocalServer]:
     """A threaded HTTP server on 127.0.0.1; tests register routes as ``server.routes[path] = fn``."""
     state = LocalServer("127.0.0.1", 0)
 
@@ -106,6 +119,37 @@ def local_postgres() -> Iterator[LocalPostgres]:
     yield database
     database.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def serve_app(app: Any, **config: Any) -> Iterator[str]:
+    """Run the ASGI ``app`` with uvicorn in a thread on a free port of 127.0.0.1; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_for_health(client: Any, *, settled: bool = False, timeout_s: float = 60) -> Any:
+    """GET ``/health`` on ``client`` (TestClient, httpx or Flask client) until it answers 200, or with ``settled``
+    until the engine is no longer loading (whatever it became); return that response."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/health")
+        done = response.json()["status"] != "loading" if settled else response.status_code == 200
+        if done:
+            return response
+        assert time.monotonic() < deadline, f"/health did not settle within {timeout_s:.0f} s: {response.text}"
+        time.sleep(0.05)
 
 
 def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str, timeout_s: float) -> None:

@@ -16,16 +16,16 @@ from fastapi.testclient import TestClient
 
 from asr.app import create_app
 from asr.config import Settings
-from tests.asr.conftest import SENTENCES, Server, wait_ready
+from tests.asr.conftest import SENTENCES, Server, served
 from tests.asr.speech import word_error_rate
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_health
 
 
 def upstream_client(url: str, **overrides: object) -> TestClient:
     settings = Settings(engine="upstream", upstream_url=url, **overrides)  # type: ignore[arg-type]
     client = TestClient(create_app(settings))
     client.__enter__()
-    wait_ready(client)
+    wait_for_health(client)
     return client
 
 
@@ -41,7 +41,7 @@ def failing_upstream() -> Iterator[Server]:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    with Server(app) as running:
+    with served(app) as running:
         yield running
 
 

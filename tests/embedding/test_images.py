@@ -9,6 +9,7 @@ import base64
 import numpy as np
 import pytest
 
+from tests.conftest import reply
 from tests.embedding.conftest import png_bytes
 
 RED = png_bytes((40, 30), (200, 10, 10))
@@ -29,7 +30,7 @@ def test_health_reports_an_image_capable_model(clip):
 
 
 def test_an_image_arrives_the_same_as_data_url_base64_and_http_url(clip, image_host):
-    image_host.routes["/red.png"] = ("image/png", RED)
+    image_host.routes["/red.png"] = reply(200, RED, "image/png")
     encoded = base64.b64encode(RED).decode()
     vectors = embed(
         clip,
@@ -102,7 +103,7 @@ def test_private_image_url_is_refused(clip, image_host):
 
 
 def test_image_url_that_is_not_an_image_is_a_415(clip, image_host):
-    image_host.routes["/page.html"] = ("text/html", b"<html><body>hello</body></html>")
+    image_host.routes["/page.html"] = reply(200, b"<html><body>hello</body></html>")
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": image_host.url("/page.html")}})
     assert response.status_code == 415
     assert "not a recognised image" in response.json()["error"]["message"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tts.conftest import espeak_recording, wait_ready, wav_audio
+from tests.conftest import wait_for_health
+from tests.tts.conftest import espeak_recording, wav_audio
 from tts.app import create_app
 from tts.audio import Audio, to_wav
 from tts.config import Engine, Settings
@@ -98,7 +99,7 @@ def indextts(checkout):
         indextts_fp16=True,
     )
     app = create_app(settings)
-    wait_ready(app)
+    wait_for_health(app.test_client())
     stand_in = sys.modules["indextts.infer_v2"]
     yield app, stand_in
     sys.modules.pop("indextts.infer_v2", None)
