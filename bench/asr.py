@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ from asr.engines.whisper import WhisperEngine  # noqa: E402
 from asr.pipeline import Transcriber  # noqa: E402
 from services.media import decode_audio  # noqa: E402
 from tests.asr.speech import speak  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import running_service  # noqa: E402
 
 TEXTS = [
     "The weather is nice today. We will walk to the park after lunch. My brother likes to read books.",
@@ -67,19 +65,8 @@ class InProcess:
         return time.perf_counter() - started
 
 
-def start_service(settings_env: dict[str, str], port: int) -> subprocess.Popen:
-    env = {**os.environ, **settings_env, "ASR_PORT": str(port), "ASR_HOST": "127.0.0.1", "ASR_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([str(ROOT / ".venv/bin/lingxi"), "serve", "asr"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the asr service did not become ready")
+def service_env(cache: Path) -> dict[str, str]:
+    return {"ASR_MODEL_CACHE_DIR": str(cache), "ASR_LOG_LEVEL": "warning"}
 
 
 def post(client: httpx.Client, url: str, data: bytes) -> dict:
@@ -189,13 +176,8 @@ def live_only() -> None:
     cache = ROOT / ".data/models"
     with tempfile.TemporaryDirectory() as tmp:
         data = speak(LIVE_TEXT, Path(tmp) / "live.wav").read_bytes()
-    port = free_port()
-    service = start_service({"ASR_MODEL_CACHE_DIR": str(cache)}, port)
-    try:
-        latencies, final = asyncio.run(live_latencies(f"http://127.0.0.1:{port}", data))
-    finally:
-        service.terminate()
-        service.wait(timeout=20)
+    with running_service("asr", service_env(cache), ready_timeout_s=120) as url:
+        latencies, final = asyncio.run(live_latencies(url, data))
     print(f"{len(latencies)} partials; after phrase end: p50 {np.median(latencies):.2f} s, max {max(latencies):.2f} s")
     print(f"final WER {word_error_rate(LIVE_TEXT, final):.3f}: {final}")
 
@@ -211,10 +193,7 @@ def main() -> None:
     print(f"{len(files)} files, {audio_seconds:.1f} s of speech; best of {REPEATS} runs", flush=True)
 
     ceiling = InProcess(settings)
-    port = free_port()
-    service = start_service({"ASR_MODEL_CACHE_DIR": str(cache)}, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with running_service("asr", service_env(cache), ready_timeout_s=120) as url:
         with httpx.Client(trust_env=False) as client:
             ceiling.run(files[:1]), service_run(client, url, files[:1])  # warm-up
             inproc = sequential = float("inf")
@@ -226,9 +205,6 @@ def main() -> None:
         spans = ceiling.transcriber.engine.speech_spans(decode_audio(files[0]))
         phrase_end = spans[0].end / 16_000
         live = asyncio.run(live_first_partial(url, files[0], phrase_end))
-    finally:
-        service.terminate()
-        service.wait(timeout=20)
 
     rows = [
         ("in-process pipeline (ceiling)", f"RTF {inproc / audio_seconds:.3f}", "1.00"),
