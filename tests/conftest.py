@@ -152,14 +152,15 @@ def wait_for_health(client: Any, *, settled: bool = False, timeout_s: float = 60
         time.sleep(0.05)
 
 
-def wait_healthy(process: subprocess.Popen[bytes], base: str, what: str, timeout_s: float) -> None:
-    """Wait until ``{base}/health`` answers 200; fail if ``process`` exits first or ``timeout_s`` passes."""
+def wait_healthy(process: subprocess.Popen[bytes], health_url: str, timeout_s: float, what: str = "") -> None:
+    """Wait until ``health_url`` answers 200; fail if ``process`` (``what``) exits first or ``timeout_s`` passes."""
+    what = what or health_url
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+            if httpx.get(health_url, timeout=2, trust_env=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -194,7 +195,7 @@ def start_service(
             process = subprocess.Popen(command, env=child_env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(process, base, name if log is None else f"{name} (log: {log})", ready_timeout_s)
+        wait_healthy(process, f"{base}/health", ready_timeout_s, name if log is None else f"{name} (log: {log})")
     except BaseException:
         stop_process(process)
         raise

@@ -84,7 +84,7 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
     process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(process, base, f"Open WebUI (log: {data_dir / 'open-webui.log'})", START_TIMEOUT_S)
+        wait_healthy(process, f"{base}/health", START_TIMEOUT_S, f"Open WebUI (log: {data_dir / 'open-webui.log'})")
         token = httpx.post(f"{base}/api/v1/auths/signin", json={"email": "", "password": ""}).json()["token"]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=180) as client:
             yield client
