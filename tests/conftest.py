@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -88,19 +89,27 @@ def serve_routes() -> Iterator[LocalServer]:
     server.server_close()
 
 
+def respond(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Write one whole response: ``body`` as it is when bytes, else as JSON."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def reply(status: int, body: bytes = b"", content_type: str = "text/html", headers: dict[str, str] | None = None):
     """A route that answers with a fixed response."""
-
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
+    return lambda handler: respond(handler, status, body, content_type, headers)
 
 
 def world_readable_tmpdir(prefix: str) -> Path:
@@ -145,7 +154,7 @@ def wait_for_health(client: Any, *, settled: bool = False, timeout_s: float = 60
     deadline = time.monotonic() + timeout_s
     while True:
         response = client.get("/health")
-        done = response.json()["status"] != "loading" if settled else response.status_code == 200
+        done = json.loads(response.text)["status"] != "loading" if settled else response.status_code == 200
         if done:
             return response
         assert time.monotonic() < deadline, f"/health did not settle within {timeout_s:.0f} s: {response.text}"

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from services.postgres import LocalPostgres
-from tests.conftest import service_process
+from tests.conftest import respond, service_process
 
 LEASE_S = 2.0
 
@@ -38,7 +38,7 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                self.answer({"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test"}]})
+                respond(self, 200, {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test"}]})
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -52,17 +52,8 @@ class FakeLLM:
                     text = f"The answer is {a + b}."
                 message = {"role": "assistant", "content": text}
                 choice = {"index": 0, "message": message, "finish_reason": "stop"}
-                self.answer(
-                    {"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice]}
-                )
-
-            def answer(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake"}
+                respond(self, 200, {**completion, "choices": [choice]})
 
             def log_message(self, *args: object) -> None:
                 pass
