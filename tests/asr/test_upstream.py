@@ -6,7 +6,6 @@ Its failures come from a small local server answering in the OpenAI wire format.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -76,11 +75,7 @@ def test_unreachable_upstream_is_a_502_naming_it(short_wav):
 
 def test_upstream_engine_without_a_url_reports_not_configured_in_health():
     with TestClient(create_app(Settings(engine="upstream"))) as client:
-        for _ in range(100):
-            body = client.get("/health").json()
-            if body["status"] != "loading":
-                break
-            time.sleep(0.05)
+        body = wait_for_health(client, settled=True).json()
         assert body["status"] == "error" and "ASR_UPSTREAM_URL" in body["detail"]
 
 

@@ -206,11 +206,7 @@ def test_indextts_without_checkpoints_is_not_configured(tmp_path):
     (tmp_path / "indextts" / "infer_v2.py").write_text("")
     app = create_app(Settings(engine=Engine.indextts, indextts_dir=tmp_path))
     client = app.test_client()
-    for _ in range(100):
-        health = client.get("/health")
-        if health.get_json()["status"] != "loading":
-            break
-        time.sleep(0.02)
+    health = wait_for_health(client, settled=True)
     assert health.status_code == 503 and health.get_json()["status"] == "not_configured"
     assert "checkpoints" in health.get_json()["detail"]
     assert client.post("/synthesize", data={"text": "hi"}).status_code == 503

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import free_port, wait_for_health
@@ -48,11 +46,7 @@ def test_upstream_engine_answers_502_when_the_upstream_is_down():
 def test_upstream_engine_without_a_url_is_not_configured():
     app = create_app(Settings(engine=Engine.upstream))
     client = app.test_client()
-    for _ in range(100):
-        health = client.get("/health")
-        if health.get_json()["status"] != "loading":
-            break
-        time.sleep(0.02)
+    health = wait_for_health(client, settled=True)
     assert health.status_code == 503 and "TTS_UPSTREAM_URL" in health.get_json()["detail"]
     response = client.post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
     assert response.status_code == 503
