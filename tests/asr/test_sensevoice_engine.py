@@ -95,10 +95,11 @@ def test_sensevoice_without_a_model_dir_says_what_to_set():
 
 
 def test_sensevoice_segments_get_speakers_with_diarize(random_sensevoice):
-    from tests.asr.speech import conversation, wav_bytes
+    from asr.engines.upstream import to_wav
+    from tests.asr.speech import conversation
 
     audio, _ = conversation(2, 4, seed=1)
-    response = random_sensevoice.post("/asr", files={"file": ("t.wav", wav_bytes(audio))}, data={"diarize": "true"})
+    response = random_sensevoice.post("/asr", files={"file": ("t.wav", to_wav(audio))}, data={"diarize": "true"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body["speakers"]) <= {"A", "B"}
