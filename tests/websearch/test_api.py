@@ -88,10 +88,6 @@ def test_page_by_url_and_id(websearch, corpus):
     assert websearch.get("/page").status_code == 400
 
 
-def result_urls(results):
-    return [r["url"] for r in results]
-
-
 def test_keyword_search_finds_chinese_and_english(websearch, corpus):
     results = websearch.get("/search/keyword", params={"q": "大熊猫 保护区", "limit": 5}).json()
     assert results and results[0]["url"] == corpus["panda"]
