@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -110,6 +111,14 @@ def respond(
 def reply(status: int, body: bytes = b"", content_type: str = "text/html", headers: dict[str, str] | None = None):
     """A route that answers with a fixed response."""
     return lambda handler: respond(handler, status, body, content_type, headers)
+
+
+def image_bytes(color: Any = "red", size: tuple[int, int] = (64, 48), fmt: str = "PNG", mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 def world_readable_tmpdir(prefix: str) -> Path:

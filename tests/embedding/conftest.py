@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -102,14 +101,6 @@ def image_host() -> Iterator[LocalServer]:
     """A local HTTP server that serves fixed bodies (images, HTML) for image-URL tests."""
     with serve_routes() as server:
         yield server
-
-
-def png_bytes(size: tuple[int, int] = (40, 30), color: tuple[int, int, int] = (200, 10, 10)) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ import base64
 import numpy as np
 import pytest
 
-from tests.conftest import reply
-from tests.embedding.conftest import png_bytes
+from tests.conftest import image_bytes, reply
 
-RED = png_bytes((40, 30), (200, 10, 10))
-BLUE = png_bytes((40, 30), (10, 10, 200))
+RED = image_bytes((200, 10, 10), (40, 30))
+BLUE = image_bytes((10, 10, 200), (40, 30))
 
 
 def embed(clip, payload):
@@ -68,7 +67,7 @@ def test_mixed_text_and_images_keep_their_order(clip):
 
 
 def test_a_large_image_is_downscaled_and_embedded(clip):
-    big = png_bytes((1600, 900), (0, 128, 0))
+    big = image_bytes((0, 128, 0), (1600, 900))
     vectors = embed(clip, {"input": {"type": "image", "data": base64.b64encode(big).decode()}})
     assert vectors.shape == (1, 16)
 
@@ -120,7 +119,7 @@ def test_oversize_images_are_a_413(clip):
     too_big = base64.b64encode(buffer.getvalue()).decode()
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": too_big}})
     assert response.status_code == 413 and "bytes" in response.json()["error"]["message"]
-    many_pixels = base64.b64encode(png_bytes((2500, 2000))).decode()  # 5 MP, over the 4 MP limit
+    many_pixels = base64.b64encode(image_bytes(size=(2500, 2000))).decode()  # 5 MP, over the 4 MP limit
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": many_pixels}})
     assert response.status_code == 413 and "pixels" in response.json()["error"]["message"]
 

@@ -4,7 +4,6 @@ one app per engine configuration, and images in every shape a client may send.""
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +19,6 @@ from vlm.app import create_app
 from vlm.config import Settings
 
 UPSTREAM_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
-
-
-def image_bytes(color: Any = "red", size: tuple[int, int] = (64, 48), fmt: str = "PNG", mode: str = "RGB") -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new(mode, size, color).save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:

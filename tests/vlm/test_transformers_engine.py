@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from services.errors import TooManyRequests
-from tests.conftest import wait_for_health
-from tests.vlm.conftest import data_url, image_bytes
+from tests.conftest import image_bytes, wait_for_health
+from tests.vlm.conftest import data_url
 from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl
 from vlm.app import create_app
 from vlm.config import Settings
