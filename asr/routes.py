@@ -16,9 +16,10 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -65,47 +66,46 @@ def with_release(response: StreamingResponse, ticket: Ticket) -> StreamingRespon
     return response
 
 
+@dataclass
+class SeedForm:
+    """The form fields of ``/asr`` and ``/asr/stream``."""
+
+    file: Annotated[UploadFile, File()]
+    language: Annotated[str | None, Form()] = None
+    diarize: Annotated[bool, Form()] = False
+    num_speakers: SpeakerCount = None
+    min_speakers: SpeakerCount = None
+    max_speakers: SpeakerCount = None
+
+    def check(self, transcriber: Transcriber, diarizer: Diarizer) -> tuple[str | None, SpeakerOptions]:
+        """The language code and the speaker options, or a 400 before any audio is read."""
+        code = transcriber.check_language(self.language)
+        options = SpeakerOptions.parse(self.num_speakers, self.min_speakers, self.max_speakers)
+        if self.diarize:
+            diarizer.require()
+        return code, options
+
+
+SeedFormDep = Annotated[SeedForm, Depends()]
+
+
 @router.post("/asr")
-async def asr(
-    transcriber: TranscriberDep,
-    diarizer: DiarizerDep,
-    file: UploadFile = File(...),
-    language: str | None = Form(None),
-    diarize: bool = Form(False),
-    num_speakers: SpeakerCount = None,
-    min_speakers: SpeakerCount = None,
-    max_speakers: SpeakerCount = None,
-) -> dict[str, Any]:
-    code = transcriber.check_language(language)
-    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
-    if diarize:
-        diarizer.require()
+async def asr(transcriber: TranscriberDep, diarizer: DiarizerDep, form: SeedFormDep) -> dict[str, Any]:
+    code, options = form.check(transcriber, diarizer)
     async with transcriber.admit():
-        audio = await transcriber.decode(await file.read())
-        merge = not diarize or diarizer.merge_pieces
-        result = await transcriber.transcribe(audio, language=code, words=diarize, merge=merge)
-        spoken = await diarizer.attribute(audio, result.segments, options) if diarize else None
+        audio = await transcriber.decode(await form.file.read())
+        merge = not form.diarize or diarizer.merge_pieces
+        result = await transcriber.transcribe(audio, language=code, words=form.diarize, merge=merge)
+        spoken = await diarizer.attribute(audio, result.segments, options) if form.diarize else None
     return seed_speakers(seed_body(result), spoken)
 
 
 @router.post("/asr/stream")
-async def asr_stream(
-    transcriber: TranscriberDep,
-    diarizer: DiarizerDep,
-    file: UploadFile = File(...),
-    language: str | None = Form(None),
-    diarize: bool = Form(False),
-    num_speakers: SpeakerCount = None,
-    min_speakers: SpeakerCount = None,
-    max_speakers: SpeakerCount = None,
-) -> Response:
-    code = transcriber.check_language(language)
-    options = SpeakerOptions.parse(num_speakers, min_speakers, max_speakers)
-    if diarize:
-        diarizer.require()
-    ticket, audio = await transcriber.admit_and_decode(await file.read())
+async def asr_stream(transcriber: TranscriberDep, diarizer: DiarizerDep, form: SeedFormDep) -> Response:
+    code, options = form.check(transcriber, diarizer)
+    ticket, audio = await transcriber.admit_and_decode(await form.file.read())
     try:
-        turns = await diarizer.turns(audio, options) if diarize else None
+        turns = await diarizer.turns(audio, options) if form.diarize else None
     except BaseException:
         ticket.release()
         raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from asr.engines.whisper import WhisperEngine  # noqa: E402
 from asr.pipeline import Transcriber  # noqa: E402
 from services.media import decode_audio  # noqa: E402
 from tests.asr.speech import speak  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import running_service, start_service, stop_process  # noqa: E402
 
 TEXTS = [
     "The weather is nice today. We will walk to the park after lunch. My brother likes to read books.",
@@ -69,19 +68,8 @@ class InProcess:
         return time.perf_counter() - started
 
 
-def start_service(settings_env: dict[str, str], port: int) -> subprocess.Popen:
-    env = {**os.environ, **settings_env, "ASR_PORT": str(port), "ASR_HOST": "127.0.0.1", "ASR_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([str(ROOT / ".venv/bin/lingxi"), "serve", "asr"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the asr service did not become ready")
+def service_env(cache: Path) -> dict[str, str]:
+    return {"ASR_MODEL_CACHE_DIR": str(cache), "ASR_LOG_LEVEL": "warning"}
 
 
 def post(client: httpx.Client, url: str, data: bytes) -> dict:
@@ -216,14 +204,11 @@ def live_only() -> None:
         data = speak(LIVE_TEXT, Path(tmp) / "live.wav").read_bytes()
     for run in range(runs):
         for tree in trees:
-            port = free_port()
-            env = {"ASR_MODEL_CACHE_DIR": str(cache), "PYTHONPATH": str(tree)}
-            service = start_service(env, port)
+            service, url = start_service("asr", service_env(cache), ready_timeout_s=120, tree=tree)
             try:
-                result = asyncio.run(live_latencies(f"http://127.0.0.1:{port}", data))
+                result = asyncio.run(live_latencies(url, data))
             finally:
-                service.terminate()
-                service.wait(timeout=20)
+                stop_process(service)
             first, stable = np.array(result.first), np.array(result.stable or [np.nan])
             wer = word_error_rate(LIVE_TEXT, result.final)
             print(
@@ -247,10 +232,7 @@ def main() -> None:
     print(f"{len(files)} files, {audio_seconds:.1f} s of speech; best of {REPEATS} runs", flush=True)
 
     ceiling = InProcess(settings)
-    port = free_port()
-    service = start_service({"ASR_MODEL_CACHE_DIR": str(cache)}, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with running_service("asr", service_env(cache), ready_timeout_s=120) as url:
         with httpx.Client(trust_env=False) as client:
             ceiling.run(files[:1]), service_run(client, url, files[:1])  # warm-up
             inproc = sequential = float("inf")
@@ -262,9 +244,6 @@ def main() -> None:
         spans = ceiling.transcriber.engine.speech_spans(decode_audio(files[0]))
         phrase_end = spans[0].end / 16_000
         live = asyncio.run(live_first_partial(url, files[0], phrase_end))
-    finally:
-        service.terminate()
-        service.wait(timeout=20)
 
     rows = [
         ("in-process pipeline (ceiling)", f"RTF {inproc / audio_seconds:.3f}", "1.00"),

@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,9 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.conftest import free_port, stop_process, wait_healthy  # noqa: E402
+
 BATCH = 64
 CLIENTS = 64
 INFINITY_BIN = Path(os.environ.get("INFINITY_BIN", "/tmp/infinity-venv/bin/infinity_emb"))
@@ -63,39 +65,14 @@ def make_texts(count: int) -> list[str]:
     return texts
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not become ready in {timeout_s} s")
-
-
 @contextmanager
 def running(command: list[str], env: dict[str, str], health_url: str) -> Iterator[None]:
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
-        wait_ready(health_url, process)
+        wait_healthy(process, health_url, timeout_s=300)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextmanager

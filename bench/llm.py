@@ -27,6 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 # this file is bench/llm.py: keep its folder off sys.path so ``import llm`` finds the service package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"] + [str(ROOT)]
+from tests.conftest import free_port, wait_healthy  # noqa: E402
+
 LITELLM = Path(os.environ.get("LITELLM_BIN", "/tmp/litellm-venv/bin/litellm"))
 LATENCY_S = 0.002  # the upstream's time to answer (non-stream) or to its first token
 TOKEN_GAP_S = 0.002  # between streamed tokens
@@ -80,35 +82,15 @@ async def respond(send, body):
 
 
 # --- processes ------------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     log = tempfile.NamedTemporaryFile(prefix="bench-llm-", suffix=".log", delete=False)
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
 
 
-def wait_ready(url: str, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not become ready")
-
-
 def start_upstream() -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = start([sys.executable, __file__, "--upstream", str(port)])
-    wait_ready(f"http://127.0.0.1:{port}/v1/models")
+    wait_healthy(process, f"http://127.0.0.1:{port}/v1/models", timeout_s=300)
     return process, f"http://127.0.0.1:{port}/v1"
 
 
@@ -121,7 +103,7 @@ def start_lingxi(upstream: str) -> tuple[subprocess.Popen, str]:
         "LLM_LOG_LEVEL": "warning",
     }
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
-    wait_ready(f"http://127.0.0.1:{port}/health")
+    wait_healthy(process, f"http://127.0.0.1:{port}/health", timeout_s=300)
     return process, f"http://127.0.0.1:{port}/v1"
 
 
@@ -145,7 +127,7 @@ def start_litellm(upstream: str) -> tuple[subprocess.Popen, str]:
     }
     cmd = [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
     process = start(cmd, env)
-    wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout_s=180)
+    wait_healthy(process, f"http://127.0.0.1:{port}/health/liveliness", timeout_s=180)
     return process, f"http://127.0.0.1:{port}/v1"
 
 
@@ -245,7 +227,7 @@ async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
     service, inproc = [], []
     try:
         await engine.start()
-        wait_ready(f"http://127.0.0.1:{port}/health")
+        wait_healthy(process, f"http://127.0.0.1:{port}/health", timeout_s=300)
         async with httpx.AsyncClient(timeout=300) as client:
             for _ in range(runs + 1):  # the first of each is a warm-up
                 started = time.perf_counter()
@@ -341,7 +323,7 @@ def start_lingxi_engine(engine: str) -> tuple[subprocess.Popen, str, float]:
     }
     started = time.perf_counter()
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
-    wait_ready(f"http://127.0.0.1:{port}/health")
+    wait_healthy(process, f"http://127.0.0.1:{port}/health", timeout_s=300)
     return process, f"http://127.0.0.1:{port}/v1", time.perf_counter() - started
 
 
@@ -355,7 +337,7 @@ def start_llamacpp_peer() -> tuple[subprocess.Popen, str, float]:
     cmd += ["--n_threads", LOCAL_THREADS, "--n_threads_batch", LOCAL_THREADS, "--verbose", "False"]
     started = time.perf_counter()
     process = start(cmd)
-    wait_ready(f"http://127.0.0.1:{port}/v1/models", timeout_s=120)
+    wait_healthy(process, f"http://127.0.0.1:{port}/v1/models", timeout_s=120)
     return process, f"http://127.0.0.1:{port}/v1", time.perf_counter() - started
 
 

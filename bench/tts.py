@@ -13,7 +13,6 @@ import http.client
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -25,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import running_service  # noqa: E402
 from tts.audio import read_wav  # noqa: E402
 from tts.config import Settings  # noqa: E402
 from tts.engines.base import SynthesisRequest  # noqa: E402
@@ -42,23 +41,7 @@ PARAGRAPH = (
 TEN_SENTENCES = " ".join(f"This is sentence number {n}, read aloud one after another." for n in range(1, 11))
 
 
-def start_service(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TTS_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "tts", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the tts service did not become ready")
-
-
-def rtf_pair(port: int, rounds: int) -> tuple[float, float, float]:
+def rtf_pair(url: str, rounds: int) -> tuple[float, float, float]:
     """Median RTF of the engine in-process and of the service, measured in alternation (one
     in-process call, then one HTTP request, per round) so that the machine's noise hits both alike.
     The HTTP client is the standard library's (lean, like curl): httpx alone adds ~5 % here."""
@@ -67,7 +50,7 @@ def rtf_pair(port: int, rounds: int) -> tuple[float, float, float]:
     synthesizer.start().join()
     sentences = split_sentences(PARAGRAPH, settings.max_sentence_chars)
     request = SynthesisRequest(text="", style="style1")
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=120)
     form = urllib.parse.urlencode({"text": PARAGRAPH})
     engine_rtf, service_rtf, ratios = [], [], []
     for round_ in range(rounds + 2):  # the first two rounds warm up
@@ -107,17 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
-    port = free_port()
-    service = start_service(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with running_service("tts", {"TTS_LOG_LEVEL": "warning"}, ready_timeout_s=60) as url:
         with httpx.Client(timeout=120, trust_env=False) as client:
-            engine_rtf, service_rtf, paired = rtf_pair(port, args.rounds)
+            engine_rtf, service_rtf, paired = rtf_pair(url, args.rounds)
             ttfb_whole = first_byte(client, url, stream=False, rounds=args.rounds)
             ttfb_stream = first_byte(client, url, stream=True, rounds=args.rounds)
-    finally:
-        service.terminate()
-        service.wait(timeout=10)
     print(f"tts benchmark, {date.today()}, {platform.machine()} {os.cpu_count()} cores, espeak engine")
     print(f"{'measure':<58} {'value':>10}")
     print(f"{'RTF, engine in-process (synthesis s / audio s)':<58} {engine_rtf:>10.4f}")

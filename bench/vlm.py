@@ -16,9 +16,7 @@ import argparse
 import asyncio
 import base64
 import io
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import free_port, start_service  # noqa: E402
 from tests.vlm.conftest import FakeUpstream, upstream_app  # noqa: E402
 from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl  # noqa: E402
 from vlm.config import Settings  # noqa: E402
@@ -60,28 +58,6 @@ def p50_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def start_service(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vlm", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "VLM_LOG_LEVEL": "warning", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the vlm service did not become healthy within 120 s")
-
-
 def payload(data: bytes) -> dict:
     url = "data:image/jpeg;base64," + base64.b64encode(data).decode()
     return {"text": PROMPT, "image_url": url, "max_tokens": MAX_TOKENS, "temperature": 0}
@@ -94,7 +70,7 @@ async def bench_transformers(model_dir: Path, requests: int) -> list[tuple[str, 
     await engine.start()
     request = DescribeRequest(PROMPT, Image.open(io.BytesIO(data)).convert("RGB"), MAX_TOKENS, 0)
     env = {"VLM_ENGINE": "transformers", "VLM_MODEL_PATH": str(model_dir), "VLM_DEVICE": "cpu"}
-    process, url = start_service(env)
+    process, url = start_service("vlm", {**env, "VLM_LOG_LEVEL": "warning"}, ready_timeout_s=120)
     direct, direct_first, served, served_first = [], [], [], []
     try:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -161,7 +137,7 @@ async def bench_openai(requests: int) -> list[tuple[str, float, float]]:
         "max_tokens": MAX_TOKENS,
     }
     env = {"VLM_ENGINE": "openai", "VLM_UPSTREAM_URL": upstream, "VLM_UPSTREAM_MODEL": "Qwen/Qwen2.5-VL-7B-Instruct"}
-    process, url = start_service(env)
+    process, url = start_service("vlm", {**env, "VLM_LOG_LEVEL": "warning"}, ready_timeout_s=120)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             direct, served = [], []

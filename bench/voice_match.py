@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.speaker_encoder import cosine  # noqa: E402
-from tests.tts.conftest import espeak_recording, to_16k_float, wait_ready, wav_audio  # noqa: E402
+from tests.conftest import wait_for_health  # noqa: E402
+from tests.tts.conftest import espeak_recording, to_16k_float, wav_audio  # noqa: E402
 from tts.app import create_app  # noqa: E402
 from tts.config import Engine, Settings  # noqa: E402
 from tts.routes import voice_match  # noqa: E402
@@ -30,7 +31,7 @@ REFERENCES = [("m3", 5, 120), ("m3", 50, 175), ("f4", 90, 175), ("f2", 70, 260),
 
 def main() -> None:
     app = create_app(Settings(engine=Engine.espeak))
-    wait_ready(app)
+    wait_for_health(app.test_client())
     client = app.test_client()
     plain = client.post("/synthesize", data={"text": SENTENCE}, content_type="multipart/form-data").data
     encoder = voice_match().encoder

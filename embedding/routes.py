@@ -7,7 +7,6 @@ and the app adds this router after the kernel's routes, so ``/health``, ``/livez
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from embedding.service import EmbeddingService
 from embedding.vectors import cosine, to_base64
 from services.app import app_state
 from services.errors import BadRequest
+from services.openai_models import model_list
 
 
 class VectorsResponse(JSONResponse):
@@ -85,11 +85,7 @@ async def cohere_rerank(body: CohereRerankRequest, service: ServiceDep) -> dict[
 
 @router.get("/v1/models")
 async def openai_models(service: ServiceDep) -> dict[str, Any]:
-    created = int(time.time())
-    rows = [
-        {"id": name, "object": "model", "created": created, "owned_by": "lingxi"} for name in service.served_names()
-    ]
-    return {"object": "list", "data": rows}
+    return model_list(service.served_names())
 
 
 # --- seed ------------------------------------------------------------------------------------------

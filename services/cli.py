@@ -225,7 +225,7 @@ def run_up(names: list[str], *, postgres: bool, data_dir: Path, wait_s: float) -
         table, _ = health_table(names, host, supervisor.snapshot())
         print("\n" + table + "\n", flush=True)
         print("lingxi is up. Press Ctrl-C to stop.", flush=True)
-        while not supervisor.all_given_up(names):
+        while not all(supervisor.given_up(name) for name in names):
             supervisor.tick()
             time.sleep(0.5)
         print("every service is down; stopping", flush=True)

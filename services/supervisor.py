@@ -340,9 +340,6 @@ class Supervisor:
         for unit in reversed(self.units.values()):
             unit.process.stop(deadline - time.monotonic())
 
-    def all_given_up(self, names: Sequence[str]) -> bool:
-        return all(self.units[name].restarts.given_up for name in names)
-
     def given_up(self, name: str) -> bool:
         return self.units[name].restarts.given_up
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import socket
@@ -15,9 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from services.postgres import LocalPostgres
 
@@ -44,9 +48,20 @@ class LocalServer:
     def netloc(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def html(self, path: str, text: str) -> str:
+        """Serve ``text`` as an HTML page at ``path``; its URL."""
+        self.routes[path] = reply(200, text.encode(), "text/html; charset=utf-8")
+        return self.url(path)
+
 
 @pytest.fixture
 def local_server() -> Iterator[LocalServer]:
+    with serve_routes() as server:
+        yield server
+
+
+@contextmanager
+def serve_routes() -> Iterator[LocalServer]:
     """A threaded HTTP server on 127.0.0.1; tests register routes as ``server.routes[path] = fn``."""
     state = LocalServer("127.0.0.1", 0)
 
@@ -75,19 +90,35 @@ def local_server() -> Iterator[LocalServer]:
     server.server_close()
 
 
+def respond(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Write one whole response: ``body`` as it is when bytes, else as JSON."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def reply(status: int, body: bytes = b"", content_type: str = "text/html", headers: dict[str, str] | None = None):
     """A route that answers with a fixed response."""
+    return lambda handler: respond(handler, status, body, content_type, headers)
 
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(body)
 
-    return route
+def image_bytes(color: Any = "red", size: tuple[int, int] = (64, 48), fmt: str = "PNG", mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 def world_readable_tmpdir(prefix: str) -> Path:
@@ -109,36 +140,108 @@ def local_postgres() -> Iterator[LocalPostgres]:
 
 
 @contextmanager
-def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240) -> Iterator[str]:
-    """Start a real lingxi service (the code ``lingxi up`` runs) on a free port; yield its base URL
-    once ``/health`` answers 200."""
+def serve_app(app: Any, **config: Any) -> Iterator[str]:
+    """Run the ASGI ``app`` with uvicorn in a thread on a free port of 127.0.0.1; yield its base URL."""
     port = free_port()
-    child_env = {**os.environ, **(env or {}), f"{name.upper()}_PORT": str(port), f"{name.upper()}_HOST": "127.0.0.1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", name], env=child_env, stdout=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode} before it was ready")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} was not healthy within {ready_timeout_s:.0f} s")
-            time.sleep(0.5)
-        yield base
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
     finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_for_health(client: Any, *, settled: bool = False, timeout_s: float = 60) -> Any:
+    """GET ``/health`` on ``client`` (TestClient, httpx or Flask client) until it answers 200, or with ``settled``
+    until the engine is no longer loading (whatever it became); return that response."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/health")
+        done = json.loads(response.text)["status"] != "loading" if settled else response.status_code == 200
+        if done:
+            return response
+        assert time.monotonic() < deadline, f"/health did not settle within {timeout_s:.0f} s: {response.text}"
+        time.sleep(0.05)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], health_url: str, timeout_s: float, what: str = "") -> None:
+    """Wait until ``health_url`` answers 200; fail if ``process`` (``what``) exits first or ``timeout_s`` passes."""
+    what = what or health_url
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            if httpx.get(health_url, timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} was not healthy within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it outlives ``timeout_s``; nothing if it has already exited."""
+    if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_service(
+    name: str,
+    env: dict[str, str] | None = None,
+    ready_timeout_s: float = 240,
+    log: Path | None = None,
+    tree: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real lingxi service (the code ``lingxi up`` runs) on a free port; return it and its base URL
+    once ``/health`` answers 200. Its output goes to ``log`` (appended) when given; ``tree`` serves another
+    checkout's code (a benchmark's before and after)."""
+    port = free_port()
+    child_env = {**os.environ, **(env or {}), f"{name.upper()}_PORT": str(port), f"{name.upper()}_HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "services.cli", "serve", name]
+    if log is None:
+        process = subprocess.Popen(command, env=child_env, cwd=tree, stdout=subprocess.DEVNULL)
+    else:
+        with open(log, "ab") as output:
+            process = subprocess.Popen(command, env=child_env, cwd=tree, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(process, f"{base}/health", ready_timeout_s, name if log is None else f"{name} (log: {log})")
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, base
+
+
+@contextmanager
+def service_process(
+    name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``start_service`` for the length of a block, stopped at its end."""
+    process, base = start_service(name, env, ready_timeout_s)
+    try:
+        yield process, base
+    finally:
+        stop_process(process)
+
+
+@contextmanager
+def running_service(name: str, env: dict[str, str] | None = None, ready_timeout_s: float = 240) -> Iterator[str]:
+    """A real lingxi service's base URL for the length of a block."""
+    with service_process(name, env, ready_timeout_s) as (_, base):
+        yield base
 
 
 @pytest.fixture(scope="session")

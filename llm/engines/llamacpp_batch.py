@@ -199,9 +199,6 @@ class Model:
             count = self.lib.llama_tokenize(self.vocab, data, len(data), tokens, size, add_special, True)
         return list(tokens[:count])
 
-    def adds_bos(self) -> bool:
-        return bool(self.lib.llama_vocab_get_add_bos(self.vocab))
-
     def piece(self, token: int) -> bytes:
         """The bytes a generated token stands for (special tokens: none)."""
         piece = self.pieces.get(token)

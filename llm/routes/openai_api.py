@@ -18,10 +18,10 @@ from llm.routes.common import ModelsDep, SiblingsDep, chat_request, complete, js
 from llm.schemas import OpenAIChatRequest
 from llm.siblings import Siblings
 from services.errors import NotFound
+from services.openai_models import model_card
 from services.streaming import sse_response
 
 router = APIRouter()
-CREATED = 1_700_000_000
 
 
 @router.post("/v1/chat/completions")
@@ -43,10 +43,6 @@ async def renamed(chunks: AsyncIterator[Chunk], name: str) -> AsyncIterator[Chun
             yield chunk
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
-
-
-def model_card(name: str) -> dict[str, object]:
-    return {"id": name, "object": "model", "created": CREATED, "owned_by": "lingxi"}
 
 
 async def every_model(models: ModelRegistry, hub: Siblings) -> list[dict[str, Any]]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -19,7 +18,7 @@ from asr.config import Settings
 from asr.engines.whisper import WhisperEngine
 from services.speaker_encoder import ResemblyzerEncoder
 from tests.asr.speech import sox, speak
-from tests.conftest import free_port
+from tests.conftest import serve_app, wait_for_health
 
 SENTENCES = (
     "The weather is nice today. We will walk to the park after lunch. My brother likes to read books in the evening."
@@ -56,7 +55,7 @@ def make_client(
         settings = Settings(model_cache_dir=model_cache, **overrides)  # type: ignore[arg-type]
         client = TestClient(create_app(settings, engine=whisper_engine, speaker_encoder=speaker_encoder))
         client.__enter__()
-        wait_ready(client)
+        wait_for_health(client)
         clients.append(client)
         return client
 
@@ -70,45 +69,25 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def wait_ready(client: TestClient, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while client.get("/health").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/health").json()
-        time.sleep(0.05)
-
-
+@dataclass
 class Server:
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    """The asr app served by uvicorn (WebSockets too) on 127.0.0.1."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    url: str
 
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the asr server did not start"
-            time.sleep(0.05)
-        while httpx.get(f"{self.url}/health", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, "the asr engine did not become ready"
-            time.sleep(0.05)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+@contextmanager
+def served(app: FastAPI) -> Iterator[Server]:
+    with serve_app(app, ws="websockets-sansio") as url, httpx.Client(base_url=url, timeout=5) as http:
+        wait_for_health(http)
+        yield Server(url)
 
 
 @pytest.fixture(scope="session")
 def server(whisper_engine: WhisperEngine, model_cache: Path, speaker_encoder: ResemblyzerEncoder) -> Iterator[Server]:
     """The asr app served by uvicorn on 127.0.0.1 (for the openai client, WebSockets, upstream tests)."""
     app = create_app(Settings(model_cache_dir=model_cache), engine=whisper_engine, speaker_encoder=speaker_encoder)
-    with Server(app) as running:
+    with served(app) as running:
         yield running
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import random
 import re
 import subprocess
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,17 +111,6 @@ def conversation(
         pieces += [audio, gap]
         at += (audio.size + gap.size) / SAMPLE_RATE
     return np.concatenate(pieces), truth
-
-
-def wav_bytes(audio: np.ndarray) -> bytes:
-    """Mono 16 kHz float32 as a 16-bit wav file."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(SAMPLE_RATE)
-        file.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-    return out.getvalue()
 
 
 @dataclass

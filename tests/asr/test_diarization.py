@@ -11,7 +11,8 @@ import pytest
 
 from asr.diarize import Diarizer, SpeakerOptions
 from asr.engines.silero_vad import SileroVad
-from tests.asr.speech import VOICES, Turn, conversation, diarization_error, say, wav_bytes
+from asr.engines.upstream import to_wav
+from tests.asr.speech import VOICES, Turn, conversation, diarization_error, say
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_openai_sdk_parses_diarized_json(openai_client, three_speakers):
     audio, truth = three_speakers
     result = openai_client.audio.transcriptions.create(
         model="gpt-4o-transcribe-diarize",
-        file=("talk.wav", wav_bytes(audio)),
+        file=("talk.wav", to_wav(audio)),
         response_format="diarized_json",
         chunking_strategy="auto",
         language="en",
@@ -89,12 +90,12 @@ def test_known_speaker_references_name_the_speakers(openai_client, two_speakers)
     samples = {s: say("This is a short sample of my voice for the reference.", VOICES[s]) for s in names}
     result = openai_client.audio.transcriptions.create(
         model="gpt-4o-transcribe-diarize",
-        file=("talk.wav", wav_bytes(audio)),
+        file=("talk.wav", to_wav(audio)),
         response_format="diarized_json",
         language="en",
         known_speaker_names=[names[s] for s in names],
         known_speaker_references=[
-            f"data:audio/wav;base64,{base64.b64encode(wav_bytes(samples[s])).decode()}" for s in names
+            f"data:audio/wav;base64,{base64.b64encode(to_wav(samples[s])).decode()}" for s in names
         ],
     )
     right = [names[truth_at(truth, s.start, s.end)] == s.speaker for s in result.segments]
@@ -103,12 +104,12 @@ def test_known_speaker_references_name_the_speakers(openai_client, two_speakers)
 
 def test_seed_asr_adds_speakers_and_stream_labels_each_line(client, two_speakers):
     audio, truth = two_speakers
-    body = client.post("/asr", files={"file": ("talk.wav", wav_bytes(audio))}, data={"diarize": "true"}).json()
+    body = client.post("/asr", files={"file": ("talk.wav", to_wav(audio))}, data={"diarize": "true"}).json()
     assert body["speakers"] == ["A", "B"], body
     assert agreement(truth, [(s["speaker"], s["start"], s["end"]) for s in body["segments"]]) >= 0.8, body
 
     with client.stream(
-        "POST", "/asr/stream", files={"file": ("talk.wav", wav_bytes(audio))}, data={"diarize": "true"}
+        "POST", "/asr/stream", files={"file": ("talk.wav", to_wav(audio))}, data={"diarize": "true"}
     ) as response:
         lines = [json.loads(line) for line in response.iter_lines() if line]
     partials, final = lines[:-1], lines[-1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from asr.app import create_app
 from asr.config import Settings
 from asr.engines.whisper import WhisperEngine
 from tests.asr.speech import sox
+from tests.conftest import wait_for_health
 
 
 def post(client: TestClient, data: bytes, path: str = "/asr", **form: str):
@@ -85,11 +85,7 @@ def test_asr_answers_429_when_its_queue_is_full(make_client, short_wav):
 def test_asr_reports_a_missing_model_dir_in_health_and_answers_503(tmp_path: Path, short_wav):
     settings = Settings(model_dir=tmp_path / "no-such-model", model_cache_dir=tmp_path)
     with TestClient(create_app(settings, engine=WhisperEngine(settings))) as broken:
-        for _ in range(200):
-            health = broken.get("/health")
-            if health.json()["status"] != "loading":
-                break
-            time.sleep(0.05)
+        health = wait_for_health(broken, settled=True)
         assert health.status_code == 503 and health.json()["status"] == "error"
         assert "failed to load" in health.json()["detail"]
         assert_error(post(broken, short_wav.read_bytes()), 503, "not ready")

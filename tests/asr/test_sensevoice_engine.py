@@ -7,7 +7,6 @@ model says: tags parsed into fields and removed, seed shapes, segment times.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +19,13 @@ from asr.config import Settings
 pytest.importorskip("funasr", reason="the sensevoice extra (funasr) is not installed")
 
 from tests.asr.tiny_sensevoice import build_tiny_fsmn_vad, build_tiny_sensevoice  # noqa: E402
+from tests.conftest import wait_for_health  # noqa: E402
 
 
 def started(settings: Settings) -> TestClient:
     client = TestClient(create_app(settings))
     client.__enter__()
-    deadline = time.monotonic() + 180
-    while client.get("/health").json()["status"] == "loading":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for_health(client, settled=True, timeout_s=180)
     return client
 
 
@@ -98,10 +95,11 @@ def test_sensevoice_without_a_model_dir_says_what_to_set():
 
 
 def test_sensevoice_segments_get_speakers_with_diarize(random_sensevoice):
-    from tests.asr.speech import conversation, wav_bytes
+    from asr.engines.upstream import to_wav
+    from tests.asr.speech import conversation
 
     audio, _ = conversation(2, 4, seed=1)
-    response = random_sensevoice.post("/asr", files={"file": ("t.wav", wav_bytes(audio))}, data={"diarize": "true"})
+    response = random_sensevoice.post("/asr", files={"file": ("t.wav", to_wav(audio))}, data={"diarize": "true"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body["speakers"]) <= {"A", "B"}

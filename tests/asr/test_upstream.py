@@ -6,7 +6,6 @@ Its failures come from a small local server answering in the OpenAI wire format.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,16 +15,16 @@ from fastapi.testclient import TestClient
 
 from asr.app import create_app
 from asr.config import Settings
-from tests.asr.conftest import SENTENCES, Server, wait_ready
+from tests.asr.conftest import SENTENCES, Server, served
 from tests.asr.speech import word_error_rate
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_health
 
 
 def upstream_client(url: str, **overrides: object) -> TestClient:
     settings = Settings(engine="upstream", upstream_url=url, **overrides)  # type: ignore[arg-type]
     client = TestClient(create_app(settings))
     client.__enter__()
-    wait_ready(client)
+    wait_for_health(client)
     return client
 
 
@@ -41,7 +40,7 @@ def failing_upstream() -> Iterator[Server]:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    with Server(app) as running:
+    with served(app) as running:
         yield running
 
 
@@ -76,11 +75,7 @@ def test_unreachable_upstream_is_a_502_naming_it(short_wav):
 
 def test_upstream_engine_without_a_url_reports_not_configured_in_health():
     with TestClient(create_app(Settings(engine="upstream"))) as client:
-        for _ in range(100):
-            body = client.get("/health").json()
-            if body["status"] != "loading":
-                break
-            time.sleep(0.05)
+        body = wait_for_health(client, settled=True).json()
         assert body["status"] == "error" and "ASR_UPSTREAM_URL" in body["detail"]
 
 

@@ -8,22 +8,18 @@
 
 from __future__ import annotations
 
-import io
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from embedding.app import create_app
 from embedding.config import Engine, Settings
-from tests.conftest import free_port
+from tests.conftest import LocalServer, serve_app, serve_routes, wait_for_health
 
 
 @dataclass
@@ -37,42 +33,20 @@ class Served:
         return self.app.state.service
 
 
-def wait_for_health(http: httpx.Client, timeout_s: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = http.get("/health").json()
-        if body["status"] != "loading":
-            return body
-        time.sleep(0.1)
-    raise TimeoutError(f"the embedding service did not become ready: {body}")
-
-
 @pytest.fixture(scope="session")
 def serve() -> Iterator:
     """``serve(settings)`` runs the embedding app on a free port with uvicorn; all stop at session end."""
-    servers: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+    with ExitStack() as servers:
 
-    def start(settings: Settings, wait: bool = True) -> Served:
-        port = free_port()
-        settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
-        app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{port}"
-        http = httpx.Client(base_url=url, timeout=120, trust_env=False)
-        servers.append((server, thread, http))
-        if wait:
-            wait_for_health(http)
-        return Served(url, app, http)
+        def start(settings: Settings, wait: bool = True) -> Served:
+            app = create_app(settings)
+            url = servers.enter_context(serve_app(app))
+            http = servers.enter_context(httpx.Client(base_url=url, timeout=120, trust_env=False))
+            if wait:
+                wait_for_health(http, settled=True, timeout_s=180)
+            return Served(url, app, http)
 
-    yield start
-    for server, thread, http in servers:
-        http.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        yield start
 
 
 @pytest.fixture(scope="session")
@@ -122,48 +96,11 @@ def build_tiny_cross_encoder(out: Path) -> Path:
     return out
 
 
-@dataclass
-class ImageHost:
-    """A local HTTP server that serves fixed bodies (images, HTML) for image-URL tests."""
-
-    port: int
-    routes: dict[str, tuple[str, bytes]]
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 @pytest.fixture(scope="session")
-def image_host() -> Iterator[ImageHost]:
-    host = ImageHost(0, {})
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            content_type, body = host.routes.get(self.path, ("text/plain", b""))
-            self.send_response(200 if self.path in host.routes else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    host.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield host
-    server.shutdown()
-    server.server_close()
-
-
-def png_bytes(size: tuple[int, int] = (40, 30), color: tuple[int, int, int] = (200, 10, 10)) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
+def image_host() -> Iterator[LocalServer]:
+    """A local HTTP server that serves fixed bodies (images, HTML) for image-URL tests."""
+    with serve_routes() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import base64
 import numpy as np
 import pytest
 
-from tests.embedding.conftest import png_bytes
+from tests.conftest import image_bytes, reply
 
-RED = png_bytes((40, 30), (200, 10, 10))
-BLUE = png_bytes((40, 30), (10, 10, 200))
+RED = image_bytes((200, 10, 10), (40, 30))
+BLUE = image_bytes((10, 10, 200), (40, 30))
 
 
 def embed(clip, payload):
@@ -29,7 +29,7 @@ def test_health_reports_an_image_capable_model(clip):
 
 
 def test_an_image_arrives_the_same_as_data_url_base64_and_http_url(clip, image_host):
-    image_host.routes["/red.png"] = ("image/png", RED)
+    image_host.routes["/red.png"] = reply(200, RED, "image/png")
     encoded = base64.b64encode(RED).decode()
     vectors = embed(
         clip,
@@ -67,7 +67,7 @@ def test_mixed_text_and_images_keep_their_order(clip):
 
 
 def test_a_large_image_is_downscaled_and_embedded(clip):
-    big = png_bytes((1600, 900), (0, 128, 0))
+    big = image_bytes((0, 128, 0), (1600, 900))
     vectors = embed(clip, {"input": {"type": "image", "data": base64.b64encode(big).decode()}})
     assert vectors.shape == (1, 16)
 
@@ -102,7 +102,7 @@ def test_private_image_url_is_refused(clip, image_host):
 
 
 def test_image_url_that_is_not_an_image_is_a_415(clip, image_host):
-    image_host.routes["/page.html"] = ("text/html", b"<html><body>hello</body></html>")
+    image_host.routes["/page.html"] = reply(200, b"<html><body>hello</body></html>")
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": image_host.url("/page.html")}})
     assert response.status_code == 415
     assert "not a recognised image" in response.json()["error"]["message"]
@@ -119,7 +119,7 @@ def test_oversize_images_are_a_413(clip):
     too_big = base64.b64encode(buffer.getvalue()).decode()
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": too_big}})
     assert response.status_code == 413 and "bytes" in response.json()["error"]["message"]
-    many_pixels = base64.b64encode(png_bytes((2500, 2000))).decode()  # 5 MP, over the 4 MP limit
+    many_pixels = base64.b64encode(image_bytes(size=(2500, 2000))).decode()  # 5 MP, over the 4 MP limit
     response = clip.http.post("/v1/embeddings", json={"input": {"type": "image", "data": many_pixels}})
     assert response.status_code == 413 and "pixels" in response.json()["error"]["message"]
 

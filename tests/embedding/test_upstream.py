@@ -1,13 +1,11 @@
 """``upstream``: forwarding to an OpenAI-compatible /v1/embeddings. The upstream here is a real one:
 lingxi's own embedding service on the real MiniLM, over HTTP."""
 
-import time
-
 import numpy as np
 import pytest
 
 from embedding.config import Engine, Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_health
 
 
 def upstream_settings(minilm, **overrides):
@@ -81,9 +79,7 @@ def test_unreachable_upstream_is_an_error_in_health_and_a_503(serve):
     port = free_port()  # nothing listens there
     settings = Settings(_env_file=None, engine=Engine.upstream, upstream_url=f"http://127.0.0.1:{port}/v1")
     down = serve(settings, wait=False)
-    deadline = time.monotonic() + 30
-    while (body := down.http.get("/health").json())["status"] == "loading" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    body = wait_for_health(down.http, settled=True).json()
     assert body["status"] == "error" and "unreachable" in body["detail"] and "retrying" in body["detail"]
     response = down.http.post("/v1/embeddings", json={"input": "hello"})
     assert response.status_code == 503 and "unreachable" in response.json()["error"]["message"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.asr.speech import speak
-from tests.conftest import free_port, running_service
+from tests.conftest import free_port, running_service, wait_healthy
 
 OPEN_WEBUI = Path(os.environ.get("OPEN_WEBUI_BIN", "/tmp/owui-venv/bin/open-webui"))
 SMOL, EMBEDDER = "SmolLM2-135M-Instruct", "use-multilingual-v3"
@@ -85,16 +84,7 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
     process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"Open WebUI exited; see {data_dir / 'open-webui.log'}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"Open WebUI did not start in {START_TIMEOUT_S} s"
-            time.sleep(1)
+        wait_healthy(process, f"{base}/health", START_TIMEOUT_S, f"Open WebUI (log: {data_dir / 'open-webui.log'})")
         token = httpx.post(f"{base}/api/v1/auths/signin", json={"email": "", "password": ""}).json()["token"]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=180) as client:
             yield client

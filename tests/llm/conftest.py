@@ -11,7 +11,6 @@ embedding (MiniLM), asr (Whisper base) and tts (espeak-ng) services.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +18,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from llm.app import create_app
 from llm.config import Settings
-from tests.conftest import free_port, running_service
+from tests.conftest import free_port, running_service, serve_app
 
 SMOL = "SmolLM2-135M-Instruct"
 EMBEDDER = "use-multilingual-v3"
@@ -44,21 +42,9 @@ class Running:
 @contextmanager
 def serve(app: FastAPI, ready_timeout_s: float = 30) -> Iterator[Running]:
     """Run ``app`` with uvicorn in a thread on a free port until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        running = Running(f"http://127.0.0.1:{port}", app)
-        wait_healthy(running.url, ready_timeout_s)
-        yield running
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_app(app) as url:
+        wait_healthy(url, ready_timeout_s)
+        yield Running(url, app)
 
 
 def wait_healthy(url: str, timeout_s: float) -> None:

@@ -1,7 +1,6 @@
 """Model tables, stop strings and reasoning filters (no model needed)."""
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from llm.config import Settings
 from llm.engines.local import StopScanner
 from llm.models import ModelRegistry, routes_from
 from llm.openai_format import ThinkFilter, message_text
+from tests.conftest import wait_for_health
 
 
 def test_compact_models_setting_maps_names_to_engines_and_upstream_models():
@@ -51,10 +51,7 @@ def test_a_wrong_model_table_fails_at_start_up_with_a_clear_message(settings, na
 def test_a_missing_local_model_makes_health_503_and_chat_503():
     app = create_app(Settings(model_path="/nonexistent/model.gguf"))
     with TestClient(app) as client:
-        deadline = time.monotonic() + 30
-        while (health := client.get("/health")).json()["status"] == "loading":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        health = wait_for_health(client, settled=True)
         assert health.status_code == 503
         assert health.json()["status"] == "error" and "/nonexistent" in health.json()["detail"]
         response = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]})

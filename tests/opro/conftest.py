@@ -6,8 +6,6 @@ on the same database is an app restart.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from opro.app import create_app
 from opro.config import Settings
-from tests.conftest import free_port
+from tests.conftest import serve_app
 
 
 @dataclass
@@ -33,20 +30,8 @@ class Opro:
 
 @contextmanager
 def serve(settings: Settings) -> Iterator[Opro]:
-    port = free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield Opro(f"http://127.0.0.1:{port}", settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_app(create_app(settings)) as url:
+        yield Opro(url, settings)
 
 
 def settings_for(llm: str, embedding: str, workdir: Path, **overrides: object) -> Settings:

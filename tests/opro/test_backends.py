@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, respond
 from tests.opro.conftest import data, serve, settings_for
 
 SMOL = "SmolLM2-135M-Instruct"
@@ -28,12 +28,8 @@ def ollama_embed(embedding_service: str) -> Iterator[tuple[str, list[dict]]]:
             seen.append(request)
             texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
             rows = httpx.post(f"{embedding_service}/v1/embeddings", json={"input": texts}, timeout=60).json()["data"]
-            body = json.dumps({"model": request["model"], "embeddings": [row["embedding"] for row in rows]}).encode()
-            self.send_response(200 if self.path == "/api/embed" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            body = {"model": request["model"], "embeddings": [row["embedding"] for row in rows]}
+            respond(self, 200 if self.path == "/api/embed" else 404, body)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -8,16 +8,14 @@ which replica made every call and when.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,7 +24,7 @@ import psycopg
 import pytest
 
 from services.postgres import LocalPostgres
-from tests.conftest import free_port
+from tests.conftest import respond, service_process
 
 LEASE_S = 2.0
 
@@ -40,7 +38,7 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                self.answer({"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test"}]})
+                respond(self, 200, {"object": "list", "data": [{"id": "fake", "object": "model", "owned_by": "test"}]})
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -54,17 +52,8 @@ class FakeLLM:
                     text = f"The answer is {a + b}."
                 message = {"role": "assistant", "content": text}
                 choice = {"index": 0, "message": message, "finish_reason": "stop"}
-                self.answer(
-                    {"id": "x", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice]}
-                )
-
-            def answer(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake"}
+                respond(self, 200, {**completion, "choices": [choice]})
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -78,37 +67,9 @@ class FakeLLM:
         self.server.server_close()
 
 
-@contextmanager
-def replica(database_url: str, llm: FakeLLM) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "OPRO_PORT": str(port),
-        "OPRO_HOST": "127.0.0.1",
-        "OPRO_DATABASE_URL": database_url,
-        "OPRO_LLM_URL": llm.url,
-        "OPRO_JOB_LEASE_S": str(LEASE_S),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "opro"], env=env, stdout=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"opro exited with code {process.returncode}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "opro was not healthy within 60 s"
-            time.sleep(0.2)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=20)
+def replica(database_url: str, llm: FakeLLM) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    env = {"OPRO_DATABASE_URL": database_url, "OPRO_LLM_URL": llm.url, "OPRO_JOB_LEASE_S": str(LEASE_S)}
+    return service_process("opro", env, ready_timeout_s=60)
 
 
 @pytest.fixture

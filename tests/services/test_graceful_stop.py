@@ -7,37 +7,24 @@ llm and tts run their upstream engines against a slow fake upstream that speaks 
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-import wave
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from services.streaming import SHUTTING_DOWN
-from tests.conftest import free_port
+from tests.conftest import respond, service_process
+from tts.audio import Audio, silence, to_wav
 
 GRACE_S = 3.0
 SLOW_S = 1.5  # the slow request finishes this long after it starts: inside the grace
-
-
-def silence_wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(b"\0\0" * int(seconds * rate))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +33,13 @@ def upstream() -> Iterator[str]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802
-            self.send(200, {"object": "list", "data": [{"id": "slow", "object": "model", "owned_by": "test"}]})
+            respond(self, 200, {"object": "list", "data": [{"id": "slow", "object": "model", "owned_by": "test"}]})
 
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self.path.endswith("/audio/speech"):
                 time.sleep(SLOW_S)
-                self.send(200, silence_wav(), "audio/wav")
+                respond(self, 200, to_wav(Audio(silence(0.5, 16000), 16000)), "audio/wav")
             elif body.get("stream"):
                 self.trickle()
             else:
@@ -60,7 +47,7 @@ def upstream() -> Iterator[str]:
                 message = {"role": "assistant", "content": "finished in time"}
                 choice = {"index": 0, "message": message, "finish_reason": "stop"}
                 completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "slow"}
-                self.send(200, {**completion, "choices": [choice]})
+                respond(self, 200, {**completion, "choices": [choice]})
 
         def trickle(self) -> None:
             """A stream that never ends on its own: one token every 0.1 s."""
@@ -79,14 +66,6 @@ def upstream() -> Iterator[str]:
             except OSError:
                 pass  # the service closed the upstream request: what it should do when its stream ends
 
-        def send(self, status: int, body: object, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def log_message(self, *args: object) -> None:
             pass
 
@@ -97,28 +76,8 @@ def upstream() -> Iterator[str]:
     server.shutdown()
 
 
-@contextmanager
-def served(name: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {**os.environ, **env, f"{name.upper()}_PORT": str(port), "LINGXI_GRACE_S": str(GRACE_S)}
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"{name} exited with code {process.returncode}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{name} did not start within 60 s"
-            time.sleep(0.2)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def served(name: str, env: dict[str, str]) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    return service_process(name, {**env, "LINGXI_GRACE_S": str(GRACE_S)}, ready_timeout_s=60)
 
 
 class InFlight(threading.Thread):

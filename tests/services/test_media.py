@@ -8,6 +8,7 @@ from PIL import Image
 
 from services.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from services.media import SAMPLE_RATE, AudioLimits, ImageLimits, decode_audio, decode_image
+from tests.conftest import image_bytes
 
 
 def tone(seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> np.ndarray:
@@ -88,30 +89,24 @@ def test_audio_limits_are_413():
         decode_audio(data, AudioLimits(max_seconds=1.0))
 
 
-def png_bytes(size=(64, 48), mode="RGB", color=(200, 30, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def test_images_become_rgb_and_are_downscaled():
-    rgba = png_bytes(mode="RGBA", color=(0, 0, 255, 0))
+    rgba = image_bytes(mode="RGBA", color=(0, 0, 255, 0))
     image = decode_image(rgba)
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)  # transparent → white
     cmyk = io.BytesIO()
     Image.new("CMYK", (10, 10), (0, 255, 255, 0)).save(cmyk, format="JPEG")
     assert decode_image(cmyk.getvalue()).mode == "RGB"
-    big = decode_image(png_bytes(size=(1000, 500)), ImageLimits(max_side=100))
+    big = decode_image(image_bytes(size=(1000, 500)), ImageLimits(max_side=100))
     assert big.size == (100, 50)
 
 
 def test_bad_images_are_4xx():
     with pytest.raises(UnsupportedMediaType):
         decode_image(b"definitely not an image")
-    truncated = png_bytes(size=(300, 300))[:200]
+    truncated = image_bytes(size=(300, 300))[:200]
     with pytest.raises(BadRequest):
         decode_image(truncated)
     with pytest.raises(PayloadTooLarge):
-        decode_image(png_bytes(size=(400, 400)), ImageLimits(max_pixels=10_000))
+        decode_image(image_bytes(size=(400, 400)), ImageLimits(max_pixels=10_000))
     with pytest.raises(PayloadTooLarge):
-        decode_image(png_bytes(), ImageLimits(max_bytes=10))
+        decode_image(image_bytes(), ImageLimits(max_bytes=10))

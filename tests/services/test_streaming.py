@@ -1,10 +1,8 @@
 import asyncio
 import json
 import threading
-import time
 
 import httpx
-import uvicorn
 from fastapi.testclient import TestClient
 
 from services.app import create_app
@@ -12,7 +10,7 @@ from services.errors import UpstreamError
 from services.health import Health, Status
 from services.settings import ServiceSettings
 from services.streaming import ndjson_response, sse_response
-from tests.conftest import free_port
+from tests.conftest import serve_app
 
 cleaned_up = threading.Event()
 
@@ -72,18 +70,8 @@ def test_sse_events_end_with_done_or_an_error_event():
 
 
 def test_client_disconnect_stops_the_stream_and_runs_its_cleanup():
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/endless") as response:
+    with serve_app(make_app()) as url:
+        with httpx.stream("GET", f"{url}/endless") as response:
             lines = response.iter_lines()
             assert json.loads(next(lines)) == {"delta": "tick"}
         assert cleaned_up.wait(timeout=5), "the generator was not closed after the client went away"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

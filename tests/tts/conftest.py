@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -12,25 +11,16 @@ import pytest
 import waitress
 from flask import Flask
 
+from tests.conftest import wait_for_health
 from tts.app import create_app
 from tts.audio import Audio, read_wav
 from tts.config import Engine, Settings
 
 
-def wait_ready(app: Flask, timeout_s: float = 60.0) -> None:
-    client = app.test_client()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if client.get("/health").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"tts never became ready: {client.get('/health').get_json()}")
-
-
 @pytest.fixture(scope="session")
 def espeak_app() -> Flask:
     app = create_app(Settings(engine=Engine.espeak, max_text_chars=3000))
-    wait_ready(app)
+    wait_for_health(app.test_client())
     return app
 
 

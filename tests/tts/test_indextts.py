@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tts.conftest import espeak_recording, wait_ready, wav_audio
+from tests.conftest import wait_for_health
+from tests.tts.conftest import espeak_recording, wav_audio
 from tts.app import create_app
 from tts.audio import Audio, to_wav
 from tts.config import Engine, Settings
@@ -98,7 +99,7 @@ def indextts(checkout):
         indextts_fp16=True,
     )
     app = create_app(settings)
-    wait_ready(app)
+    wait_for_health(app.test_client())
     stand_in = sys.modules["indextts.infer_v2"]
     yield app, stand_in
     sys.modules.pop("indextts.infer_v2", None)
@@ -205,11 +206,7 @@ def test_indextts_without_checkpoints_is_not_configured(tmp_path):
     (tmp_path / "indextts" / "infer_v2.py").write_text("")
     app = create_app(Settings(engine=Engine.indextts, indextts_dir=tmp_path))
     client = app.test_client()
-    for _ in range(100):
-        health = client.get("/health")
-        if health.get_json()["status"] != "loading":
-            break
-        time.sleep(0.02)
+    health = wait_for_health(client, settled=True)
     assert health.status_code == 503 and health.get_json()["status"] == "not_configured"
     assert "checkpoints" in health.get_json()["detail"]
     assert client.post("/synthesize", data={"text": "hi"}).status_code == 503

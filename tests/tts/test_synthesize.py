@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from asr.config import Settings as AsrSettings
 from asr.engines.base import TranscribeRequest
 from asr.engines.whisper import WhisperEngine
 from tests.asr.speech import word_error_rate
+from tests.conftest import wait_for_health
 from tests.tts.conftest import espeak_recording, to_16k_float, wav_audio
 from tts.app import create_app
 from tts.audio import median_f0
@@ -151,11 +151,7 @@ def test_tts_health_is_the_seeds_shape(client):
 def test_tts_without_espeak_ng_says_how_to_install_it():
     app = create_app(Settings(engine=Engine.espeak, espeak_binary="/nonexistent/espeak-ng"))
     client = app.test_client()
-    for _ in range(100):
-        health = client.get("/health")
-        if health.get_json()["status"] != "loading":
-            break
-        time.sleep(0.02)
+    health = wait_for_health(client, settled=True)
     assert health.status_code == 503 and "apt-get install espeak-ng" in health.get_json()["detail"]
     response = client.post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
     assert response.status_code == 503 and "apt-get install espeak-ng" in response.get_json()["error"]["message"]

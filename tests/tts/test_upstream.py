@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import free_port
-from tests.tts.conftest import wait_ready, wav_audio
+from tests.conftest import free_port, wait_for_health
+from tests.tts.conftest import wav_audio
 from tts.app import create_app
 from tts.config import Engine, Settings
 
@@ -18,7 +16,7 @@ def upstream_client(espeak_server):
         engine=Engine.upstream, upstream_url=f"{espeak_server.url}/v1", upstream_voices="style1,style2,ghost"
     )
     app = create_app(settings)
-    wait_ready(app)
+    wait_for_health(app.test_client())
     return app.test_client()
 
 
@@ -40,7 +38,7 @@ def test_upstream_engine_passes_the_upstreams_4xx_through(upstream_client):
 
 def test_upstream_engine_answers_502_when_the_upstream_is_down():
     app = create_app(Settings(engine=Engine.upstream, upstream_url=f"http://127.0.0.1:{free_port()}/v1"))
-    wait_ready(app)
+    wait_for_health(app.test_client())
     response = app.test_client().post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
     assert response.status_code == 502 and "unreachable" in response.get_json()["error"]["message"]
 
@@ -48,11 +46,7 @@ def test_upstream_engine_answers_502_when_the_upstream_is_down():
 def test_upstream_engine_without_a_url_is_not_configured():
     app = create_app(Settings(engine=Engine.upstream))
     client = app.test_client()
-    for _ in range(100):
-        health = client.get("/health")
-        if health.get_json()["status"] != "loading":
-            break
-        time.sleep(0.02)
+    health = wait_for_health(client, settled=True)
     assert health.status_code == 503 and "TTS_UPSTREAM_URL" in health.get_json()["detail"]
     response = client.post("/synthesize", data={"text": "hi"}, content_type="multipart/form-data")
     assert response.status_code == 503

@@ -4,20 +4,16 @@ one app per engine configuration, and images in every shape a client may send.""
 from __future__ import annotations
 
 import base64
-import io
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
 
-from tests.conftest import free_port
+from tests.conftest import serve_app, wait_for_health
 from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl
 from vlm.app import create_app
 from vlm.config import Settings
@@ -25,25 +21,8 @@ from vlm.config import Settings
 UPSTREAM_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 
 
-def image_bytes(color: Any = "red", size: tuple[int, int] = (64, 48), fmt: str = "PNG", mode: str = "RGB") -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new(mode, size, color).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def wait_ready(client: TestClient, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body = client.get("/health").json()
-        if body["status"] != "loading" or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 # --- the tiny model and the transformers app ------------------------------------------------------
@@ -58,7 +37,7 @@ def tiny_vl_dir(tmp_path_factory):
 def transformers_client(tiny_vl_dir) -> Iterator[TestClient]:
     settings = Settings(engine="transformers", model_path=str(tiny_vl_dir), max_tokens=24, device="cpu")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        assert wait_ready(client)["status"] == "ok"
+        assert wait_for_health(client, settled=True, timeout_s=120).json()["status"] == "ok"
         yield client
 
 
@@ -135,18 +114,9 @@ def upstream_app(script: FakeUpstream) -> FastAPI:
 @pytest.fixture(scope="session")
 def upstream_server() -> Iterator[FakeUpstream]:
     script = FakeUpstream()
-    port = free_port()
-    config = uvicorn.Config(upstream_app(script), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    script.url = f"http://127.0.0.1:{port}/v1"
-    yield script
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serve_app(upstream_app(script)) as url:
+        script.url = f"{url}/v1"
+        yield script
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import reply
-from tests.vlm.conftest import data_url, image_bytes, openai_settings
+from tests.conftest import image_bytes, reply
+from tests.vlm.conftest import data_url, openai_settings
 from tests.vlm.test_openai_engine import sent_image
 from vlm.app import create_app
 

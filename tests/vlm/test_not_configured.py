@@ -3,7 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.vlm.conftest import data_url, image_bytes
+from tests.conftest import image_bytes
+from tests.vlm.conftest import data_url
 from vlm.app import create_app
 from vlm.config import Settings
 

@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import free_port
-from tests.vlm.conftest import UPSTREAM_MODEL, data_url, image_bytes, openai_settings
+from tests.conftest import free_port, image_bytes
+from tests.vlm.conftest import UPSTREAM_MODEL, data_url, openai_settings
 from vlm.app import create_app
 
 

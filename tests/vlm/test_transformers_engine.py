@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from services.errors import TooManyRequests
-from tests.vlm.conftest import data_url, image_bytes, wait_ready
+from tests.conftest import image_bytes, wait_for_health
+from tests.vlm.conftest import data_url
 from tests.vlm.tiny_qwen_vl import build_tiny_qwen_vl
 from vlm.app import create_app
 from vlm.config import Settings
@@ -166,7 +167,7 @@ def test_vlm_transformers_model_dir_that_does_not_load_is_reported(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     settings = Settings(engine="transformers", model_path=str(tmp_path))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        health = wait_ready(client)
+        health = wait_for_health(client, settled=True, timeout_s=120).json()
         assert health["status"] == "error" and "VLM_MODEL_PATH" in health["detail"]
         response = client.post("/describe_image", json={"image_url": data_url(image_bytes())})
         assert response.status_code == 503
@@ -194,7 +195,7 @@ def test_vlm_transformers_loads_and_runs_the_newer_qwen_vl_families(tmp_path, fa
     model_dir = build_tiny_qwen_vl(tmp_path / f"tiny-{family}", family)
     settings = Settings(engine="transformers", model_path=str(model_dir), max_tokens=12, device="cpu")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        assert wait_ready(client)["status"] == "ok"
+        assert wait_for_health(client, settled=True, timeout_s=120).json()["status"] == "ok"
         red, blue = describe(client, "red"), describe(client, "blue")
         assert red.strip() and red != blue
         payload = {"text": "描述这幅图", "image_url": data_url(image_bytes("red")), "temperature": 0}

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import free_port
-from tests.websearch.conftest import article, wait_healthy
+from tests.conftest import free_port, reply, wait_for_health
+from tests.websearch.conftest import article
 from websearch.app import create_app
 from websearch.store import Store
 from websearch.vectors import VectorStore
@@ -86,10 +86,6 @@ def test_page_by_url_and_id(websearch, corpus):
     assert websearch.get("/page", params={"id": by_url["id"]}).json()["url"] == corpus["panda"]
     assert websearch.get("/page", params={"id": 999999}).status_code == 404
     assert websearch.get("/page").status_code == 400
-
-
-def result_urls(results):
-    return [r["url"] for r in results]
 
 
 def test_keyword_search_finds_chinese_and_english(websearch, corpus):
@@ -209,7 +205,7 @@ def test_private_urls_are_refused_unless_allowlisted(websearch_settings, page_se
     url = page_server.html("/private", RAFT)
     strict = websearch_settings.model_copy(update={"allowed_hosts": [], "qdrant_path": str(tmp_path / "qdrant")})
     with TestClient(create_app(strict)) as client:
-        wait_healthy(client)
+        wait_for_health(client)
         refused = client.post("/ingest", json={"url": url})
         assert refused.status_code == 400 and "non-public" in refused.json()["error"]["message"]
         for metadata in ("http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]/", "http://10.0.0.1/"):
@@ -229,8 +225,8 @@ def test_bulk_ingest_reports_each_url_in_order(websearch, page_server):
 
 
 def test_bad_input_gets_4xx(websearch, page_server):
-    page_server.pages["/binary"] = (200, "application/pdf", b"%PDF-1.4 ...")
-    page_server.pages["/huge"] = (200, "text/html", b"<html>" + b"x" * 300_000 + b"</html>")
+    page_server.routes["/binary"] = reply(200, b"%PDF-1.4 ...", "application/pdf")
+    page_server.routes["/huge"] = reply(200, b"<html>" + b"x" * 300_000 + b"</html>")
     cases = [
         (websearch.post("/ingest", json={}), 422),
         (websearch.post("/ingest", json={"url": "not a url"}), 400),
@@ -259,7 +255,7 @@ def test_unreachable_allowlisted_host_is_a_clear_4xx(websearch_settings, tmp_pat
         update={"allowed_hosts": [f"127.0.0.1:{port}"], "qdrant_path": str(tmp_path / "qdrant")}
     )
     with TestClient(create_app(settings)) as client:
-        wait_healthy(client)
+        wait_for_health(client)
         response = client.post("/ingest", json={"url": f"http://127.0.0.1:{port}/"})
         assert response.status_code == 422 and "could not fetch" in response.json()["error"]["message"]
 

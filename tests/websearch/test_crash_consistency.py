@@ -16,7 +16,6 @@ import random
 import shutil
 import string
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.conftest import free_port
+from tests.conftest import start_service
 from tests.websearch.conftest import article
 
 KILL_POINTS = int(os.environ.get("LINGXI_CRASH_POINTS", "8"))
@@ -70,25 +69,7 @@ class Websearch:
     base: str = ""
 
     def start(self) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", "websearch"],
-                env={**self.env, "WEBSEARCH_PORT": str(port)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.process.poll() is None, f"websearch exited:\n{self.log_path.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "websearch was not healthy within 120 s"
-            time.sleep(0.2)
+        self.process, self.base = start_service("websearch", self.env, ready_timeout_s=120, log=self.log_path)
 
     def kill(self) -> None:
         assert self.process is not None

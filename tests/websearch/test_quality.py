@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.postgres import LocalPostgres
-from tests.websearch.conftest import wait_healthy
+from tests.conftest import wait_for_health
 from websearch.app import create_app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "websearch"
@@ -42,7 +42,7 @@ def labelled(local_postgres, websearch_settings, tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}/"
     with TestClient(create_app(settings)) as client:
-        wait_healthy(client)
+        wait_for_health(client)
         urls = [base + page.name for page in sorted((DATA / "pages").glob("*.html"))]
         results = client.post("/bulk_ingest", json={"urls": urls}).json()
         assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
