@@ -82,9 +82,9 @@ async def respond(send, body):
 
 
 # --- processes ------------------------------------------------------------------------------------
-def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+def start(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     log = tempfile.NamedTemporaryFile(prefix="bench-llm-", suffix=".log", delete=False)
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
+    return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
 
 
 def start_upstream() -> tuple[subprocess.Popen, str]:
@@ -94,15 +94,17 @@ def start_upstream() -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def start_lingxi(upstream: str) -> tuple[subprocess.Popen, str]:
+def start_lingxi(upstream: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """lingxi llm (openai engine) in front of ``upstream``; ``root``: the checkout whose code runs."""
     port = free_port()
     env = {
         "LLM_ENGINE": "openai",
         "LLM_UPSTREAM_URL": upstream,
         "LLM_UPSTREAM_MODEL": MODEL,
         "LLM_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(root),
     }
-    process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
+    process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env, cwd=root)
     wait_healthy(process, f"http://127.0.0.1:{port}/health", timeout_s=300)
     return process, f"http://127.0.0.1:{port}/v1"
 
@@ -192,7 +194,8 @@ async def sequential(targets: dict[str, str], runs: int) -> dict[str, dict[str, 
     }
 
 
-async def concurrent(url: str, streams: int, rounds: int = 2) -> dict[str, float]:
+async def concurrent(url: str, streams: int, pid: int, rounds: int = 2) -> dict[str, float]:
+    """``streams`` clients at once, ``rounds`` streams each; ``cpu_ms``: process ``pid``'s CPU per stream."""
     limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         errors = 0
@@ -207,10 +210,31 @@ async def concurrent(url: str, streams: int, rounds: int = 2) -> dict[str, float
                     errors += 1
             return got
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s(pid)
         chunks = sum(await asyncio.gather(*(worker() for _ in range(streams))))
-        elapsed = time.perf_counter() - started
-    return {"streams_per_s": (streams * rounds - errors) / elapsed, "chunks_per_s": chunks / elapsed, "errors": errors}
+        elapsed, cpu = time.perf_counter() - started, cpu_s(pid) - cpu
+    return {
+        "streams_per_s": (streams * rounds - errors) / elapsed,
+        "chunks_per_s": chunks / elapsed,
+        "errors": errors,
+        "cpu_ms": 1000 * cpu / (streams * rounds),
+    }
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved(targets: dict[str, str], pids: dict[str, int], streams: int, passes: int = 3) -> dict[str, dict]:
+    """``passes`` rounds of ``streams`` concurrent streams, the targets taking turns; the median pass of each."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for _ in range(passes):
+        for name, url in targets.items():
+            runs[name].append(asyncio.run(concurrent(url, streams, pids[name])))
+    medians = {name: sorted(rows, key=lambda row: row["streams_per_s"])[len(rows) // 2] for name, rows in runs.items()}
+    return {name: {**medians[name], "errors": sum(row["errors"] for row in runs[name])} for name in runs}
 
 
 async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
@@ -248,6 +272,9 @@ def main() -> None:
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=200, help="sequential non-stream requests per target")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, help="another lingxi checkout (e.g. `git worktree add /tmp/base main`), measured too"
+    )
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--only-local", action="store_true")
     parser.add_argument("--only-local-engines", action="store_true", help="llamacpp vs its peer vs transformers")
@@ -271,20 +298,32 @@ def main() -> None:
         targets = {"direct": upstream_url}
         lingxi, targets["lingxi"] = start_lingxi(upstream_url)
         processes.append(lingxi)
+        pids = {"direct": upstream.pid, "lingxi": lingxi.pid}
+        if args.baseline:
+            baseline, targets["baseline"] = start_lingxi(upstream_url, args.baseline.resolve())
+            processes.append(baseline)
+            pids["baseline"] = baseline.pid
         if not args.skip_litellm and LITELLM.exists():
             litellm, targets["litellm"] = start_litellm(upstream_url)
             processes.append(litellm)
+            pids["litellm"] = litellm.pid
+        load_before = os.getloadavg()
         print(f"measuring one request at a time: {', '.join(targets)} ...", file=sys.stderr)
         results = asyncio.run(sequential(targets, args.runs))
-        for name, url in targets.items():
-            print(f"measuring {name} under 64 and 256 concurrent streams ...", file=sys.stderr)
-            for streams in (64, 256):
-                results[name][f"c{streams}"] = asyncio.run(concurrent(url, streams))
+        for streams in (64, 256):
+            print(f"measuring {', '.join(targets)} under {streams} concurrent streams, in turns ...", file=sys.stderr)
+            for name, row in interleaved(targets, pids, streams).items():
+                results[name][f"c{streams}"] = row
+        load_after = os.getloadavg()
     finally:
         for process in processes:
             process.terminate()
             process.wait()
     report(results)
+    print(
+        f"load average (1, 5, 15 min): {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f} before, "
+        f"{load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f} after"
+    )
     if not args.skip_local:
         local_report()
         local_engines_report()
@@ -541,28 +580,38 @@ def report(results: dict[str, dict]) -> None:
     direct = results["direct"]
     ms = 1000
     print(f"\nupstream: {LATENCY_S * ms:.0f} ms latency, {TOKENS} streamed chunks {TOKEN_GAP_S * ms:.0f} ms apart")
+    print("(CPU ms per stream: of the target's own process; for direct, the upstream's)")
     print(
         "| target | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFT ms | per-chunk overhead ms "
-        "| c64 streams/s | c64 errors | c256 streams/s | c256 errors |"
+        "| c64 streams/s | c64 / direct | c64 CPU ms per stream | c64 errors "
+        "| c256 streams/s | c256 / direct | c256 CPU ms per stream | c256 errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         per_chunk = (r["stream"] - direct["stream"]) / TOKENS
-        print(
+        row = (
             f"| {name} | {r['p50'] * ms:.2f} | {r['p99'] * ms:.2f} | {(r['p50'] - direct['p50']) * ms:.2f} "
             f"| {(r['p99'] - direct['p99']) * ms:.2f} | {r['ttft'] * ms:.2f} | {per_chunk * ms:.3f} "
-            f"| {r['c64']['streams_per_s']:.0f} | {r['c64']['errors']} "
-            f"| {r['c256']['streams_per_s']:.0f} | {r['c256']['errors']} |"
         )
-    if "litellm" in results and "lingxi" in results:
-        ours = results["lingxi"]["p50"] - direct["p50"]
-        theirs = results["litellm"]["p50"] - direct["p50"]
-        print(f"\nlingxi added p50 / LiteLLM added p50 = {ours / theirs:.2f}")
         for streams in (64, 256):
-            ratio = (
-                results["lingxi"][f"c{streams}"]["streams_per_s"] / results["litellm"][f"c{streams}"]["streams_per_s"]
+            c, d = r[f"c{streams}"], direct[f"c{streams}"]
+            row += (
+                f"| {c['streams_per_s']:.0f} | {c['streams_per_s'] / d['streams_per_s']:.2f} | {c['cpu_ms']:.2f} "
+                f"| {c['errors']} "
             )
-            print(f"c{streams} throughput lingxi / LiteLLM = {ratio:.2f}x")
+        print(row + "|")
+    if "litellm" in results:
+        theirs = results["litellm"]["p50"] - direct["p50"]
+        for name in ("lingxi", "baseline"):
+            if name in results:
+                ours = results[name]["p50"] - direct["p50"]
+                print(f"\n{name} added p50 / LiteLLM added p50 = {ours / theirs:.2f}")
+                for streams in (64, 256):
+                    ratio = (
+                        results[name][f"c{streams}"]["streams_per_s"]
+                        / results["litellm"][f"c{streams}"]["streams_per_s"]
+                    )
+                    print(f"c{streams} throughput {name} / LiteLLM = {ratio:.2f}x")
     for streams in (64, 256):
         ratio = results["lingxi"][f"c{streams}"]["streams_per_s"] / direct[f"c{streams}"]["streams_per_s"]
         print(f"c{streams} throughput lingxi / direct = {ratio:.2f}x")

@@ -69,7 +69,7 @@ class KernelMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        self.metrics.in_flight.labels(self.metrics.service).inc()
+        self.metrics.in_flight_here.inc()
         try:
             await self._handle(scope, receive, send_with_id, headers)
         except Exception:  # the last resort: log the trace, answer a generic 500 if nothing was sent yet
@@ -78,7 +78,7 @@ class KernelMiddleware:
                 message = f"internal server error (request id {request_id})"
                 await self._reject(send_with_id, 500, message, "internal_error")
         finally:
-            self.metrics.in_flight.labels(self.metrics.service).dec()
+            self.metrics.in_flight_here.dec()
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self.metrics.observe(scope["method"], route, status or 500, elapsed)

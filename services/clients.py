@@ -7,13 +7,15 @@ slow generation is never run twice.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
 
+from services import fastjson
 from services.errors import UpstreamError, UpstreamUnreachable
 from services.upstream import map_upstream_errors, raise_for_upstream_status, upstream_client
+
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class ServiceClient:
@@ -44,17 +46,25 @@ class ServiceClient:
             max_connections=max_connections,
             transport=transport,
         )
+        self.urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    def url(self, path: str) -> httpx.URL:
+        """``path`` under the base URL, worked out once (httpx parses and joins it on every request)."""
+        url = self.urls.get(path)
+        if url is None:
+            url = self.urls[path] = self.http.build_request("GET", path).url
+        return url
 
     async def send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, stream: bool = False
     ) -> httpx.Response:
         """Send ``body`` as JSON; lingxi's errors for a failure and for an upstream status >= 400."""
-        content = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        request = self.http.build_request(method, path, content=content, headers=headers)
+        content = fastjson.dumps(body) if body is not None else None
+        headers = JSON_HEADERS if content is not None else None
+        request = self.http.build_request(method, self.url(path), content=content, headers=headers)
         response = await self._send_with_retries(request, stream)
         if response.status_code >= 400:
             try:

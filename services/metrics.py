@@ -28,10 +28,20 @@ class Metrics:
             "lingxi_requests_in_flight", "Requests being handled now.", ["service"], registry=self.registry
         )
         self.service = service
+        self.in_flight_here = self.in_flight.labels(service)
+        self.series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}  # labels() looked up once each
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.latency.labels(self.service, method, route).observe(seconds)
+        series = self.series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route),
+            )
+            self.series[method, route, status] = series
+        count, latency = series
+        count.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

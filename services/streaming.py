@@ -124,6 +124,9 @@ async def _sse(events: AsyncIterator[Any], done: bool) -> AsyncIterator[bytes]:
     guarded = until_shutdown(events)
     try:
         async for event in guarded:
+            if isinstance(event, bytes):  # events framed already (a relayed upstream's)
+                yield event
+                continue
             payload = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
             yield f"data: {payload}\n\n".encode()
         if done:
@@ -147,7 +150,8 @@ def ndjson_response(events: AsyncIterator[Any], headers: dict[str, str] | None =
 
 
 def sse_response(events: AsyncIterator[Any], *, done: bool = True) -> StreamingResponse:
-    """Server-sent events; ``done`` ends with OpenAI's ``data: [DONE]``."""
+    """Server-sent events, each a JSON object, its text, or bytes framed already (``data: ...\\n\\n``,
+    one or more events); ``done`` ends with OpenAI's ``data: [DONE]``."""
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(_sse(events, done), media_type="text/event-stream", headers=headers)
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from services.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable, upstream_status_error
+from services.keepalive import KeepAliveTransport
 
 
 def client_options(
@@ -41,8 +42,11 @@ def client_options(
 def upstream_client(
     base_url: str, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
 ) -> httpx.AsyncClient:
-    """An async client with ``client_options``; ``transport`` lets a test put an app in the upstream's place."""
-    return httpx.AsyncClient(transport=transport, **client_options(base_url, **options))
+    """An async client with ``client_options`` on lingxi's ``KeepAliveTransport``; ``transport`` lets a test
+    put an app in the upstream's place."""
+    settings = client_options(base_url, **options)
+    transport = transport or KeepAliveTransport(max_connections=settings["limits"].max_connections)
+    return httpx.AsyncClient(transport=transport, **settings)
 
 
 @contextmanager

@@ -1,14 +1,15 @@
 """The HTTP side shared by the ``openai`` and ``ollama`` engines: the kernel's ``ServiceClient`` (one
-pooled client per upstream, a retry only when nothing was sent, errors as lingxi's) plus streamed lines.
+pooled client per upstream, a retry only when nothing was sent, errors as lingxi's) plus streamed lines, read as
+bytes and parsed with orjson.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
+import orjson
 
 from llm.config import ModelRoute, Settings
 from services.clients import ServiceClient
@@ -48,19 +49,36 @@ class Upstream(ServiceClient):
             raise UpstreamError(f"{self.label} answered with JSON that is not an object")
         return body
 
-    async def lines(self, response: httpx.Response) -> AsyncGenerator[str, None]:
-        """The response's lines; closes it when done or when the consumer stops early."""
+    async def line_batches(self, response: httpx.Response) -> AsyncGenerator[list[bytes], None]:
+        """The response's complete lines, as many as each read brought (a line may end in ``\\r``); closes
+        the response when done or when the consumer stops early. A batch per read, not a line per
+        yield: under load one read holds several events, and they travel on together."""
+        pending = b""
         try:
             with map_upstream_errors(self.label):
-                async for line in response.aiter_lines():
-                    yield line
+                async for data in response.aiter_bytes():
+                    *lines, pending = (pending + data).split(b"\n")
+                    if lines:
+                        yield lines
+            if pending:
+                yield [pending]
         finally:
             await response.aclose()
 
-    def parse_line(self, payload: str) -> dict[str, Any]:
+    async def lines(self, response: httpx.Response) -> AsyncGenerator[bytes, None]:
+        """The response's lines one by one (NDJSON), closing it as ``line_batches`` does."""
+        batches = self.line_batches(response)
         try:
-            event = json.loads(payload)
-        except ValueError as exc:
+            async for lines in batches:
+                for line in lines:
+                    yield line
+        finally:
+            await batches.aclose()
+
+    def parse_line(self, payload: bytes) -> dict[str, Any]:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.label} streamed a line that is not JSON") from exc
         if not isinstance(event, dict):
             raise UpstreamError(f"{self.label} streamed JSON that is not an object")

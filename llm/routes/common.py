@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from llm.engines.base import ChatRequest, Chunk, Completion
 from llm.models import ModelRegistry, ModelRoute
 from llm.schemas import Message
 from llm.siblings import Siblings
+from services import fastjson
 from services.app import app_state
 
 ModelsDep = Annotated[ModelRegistry, app_state("models")]
@@ -45,7 +45,7 @@ async def open_stream(models: ModelRegistry, model: str | None, chat: Any) -> tu
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status_code, media_type="application/json")
+    return Response(fastjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 __all__ = ["ChatRequest", "ModelsDep", "SiblingsDep", "chat_request", "complete", "json_response", "open_stream"]

@@ -13,8 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from llm.engines.base import Chunk
+from llm.engines.openai import OpenAIEngine
 from llm.models import ModelRegistry
-from llm.routes.common import ModelsDep, SiblingsDep, chat_request, complete, json_response, open_stream
+from llm.routes.common import ModelsDep, SiblingsDep, chat_request, checked, complete, json_response
 from llm.schemas import OpenAIChatRequest
 from llm.siblings import Siblings
 from services.errors import NotFound
@@ -32,8 +33,11 @@ async def chat_completions(body: OpenAIChatRequest, models: ModelsDep) -> Respon
     if not body.stream:
         _, completion = await complete(models, body.model, build)
         return json_response(completion)
-    route, chunks = await open_stream(models, body.model, build)
-    return sse_response(renamed(chunks, route.name))
+    route, engine = models.ready(body.model)
+    chat = checked(build(route))
+    if isinstance(engine, OpenAIEngine):  # an OpenAI upstream's events go on as they came
+        return sse_response(await engine.open_relay(chat, route.name))
+    return sse_response(renamed(await engine.open_stream(chat), route.name))
 
 
 async def renamed(chunks: AsyncIterator[Chunk], name: str) -> AsyncIterator[Chunk]:
