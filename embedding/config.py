@@ -47,6 +47,13 @@ class Settings(ServiceSettings):
         description="Other names accepted for the served model, e.g. Qwen3-Embedding-4B,text-embedding-3-small.",
     )
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
+    cpu_threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads one model call uses (use-multilingual's BLAS, ONNX Runtime). 1 (default): on a "
+        "shared or small machine more threads wait on each other (one short text 20 ms with 2 threads, 2 ms with "
+        "1, on 2 cores); a big idle machine serving large batches may gain from a few.",
+    )
     dimension: int | None = Field(
         None,
         description="Default output dimension (EMBEDDING_DIMENSION): vectors are truncated to it and "
