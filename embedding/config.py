@@ -19,6 +19,13 @@ class Engine(str, enum.Enum):
     upstream = "upstream"
 
 
+class Backend(str, enum.Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDDING_", env_file=".env", extra="ignore")
 
@@ -47,6 +54,16 @@ class Settings(ServiceSettings):
         description="Other names accepted for the served model, e.g. Qwen3-Embedding-4B,text-embedding-3-small.",
     )
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
+    backend: Backend = Field(
+        Backend.auto,
+        description="How sentence-transformers models and the cross-encoder run: auto (ONNX Runtime on the CPU, "
+        "torch on CUDA), torch, onnx (exported once from the torch weights into onnx_dir) or onnx-int8 (the same, "
+        "weights quantised to int8: about 2.7x faster on the CPU, but vectors drift to cosine 0.98 of torch's). "
+        "Image models always run on torch.",
+    )
+    onnx_dir: Path = Field(
+        Path(".data/onnx"), description="Where models exported to ONNX are kept (one file per model and backend)."
+    )
     cpu_threads: int = Field(
         1,
         ge=1,

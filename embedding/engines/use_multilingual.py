@@ -49,6 +49,7 @@ class UseMultilingualEngine(Engine):
         self.counter: CountingTokenizer | None = None
         name = settings.model_name or MULTILINGUAL_MODEL_NAME
         self.info = ModelInfo(name=name, path="", device="cpu", cuda_available=False, dimension=DIMENSION)
+        self.info.extra["backend"] = "numpy"
         self.queue = BatchQueue(
             self._encode,
             max_batch=settings.max_batch_size,
