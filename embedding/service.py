@@ -92,6 +92,7 @@ class EmbeddingService:
             "max_image_width": self.settings.max_image_width,
             "max_image_height": self.settings.max_image_height,
             "engine": self.settings.engine.value,
+            "backend": info.extra.get("backend") if info else None,
             "supports_images": self.supports_images,
             "rerank_method": self.reranker.method if self.reranker else None,
         }

@@ -26,7 +26,7 @@ class Models:
         self.engine: EmbeddingEngine = ENGINES[settings.engine](settings)
         self.reranker: Reranker = CosineReranker(self.engine)
         if settings.reranker_path:
-            self.reranker = CrossEncoderReranker(settings.reranker_path, settings.device, settings.max_batch_size)
+            self.reranker = CrossEncoderReranker(settings.reranker_path, settings)
         self.dimension = settings.dimension
 
     async def start(self) -> None:

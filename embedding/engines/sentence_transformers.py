@@ -1,7 +1,9 @@
 """A local sentence-transformers model: any model dir it loads (MiniLM, Qwen3-Embedding, CLIP-like, Qwen3-VL).
 
 Text always; images too when the loaded model can embed them (``model.supports("image")``). Inputs of
-concurrent requests are batched by ``BatchQueue``; the blocking ``encode`` runs in its worker thread.
+concurrent requests are batched by ``BatchQueue``; the blocking ``encode`` runs in its worker thread. On the
+CPU a text model's forward pass runs on ONNX Runtime (``EMBEDDING_BACKEND``, ``embedding/engines/onnx.py``);
+on a GPU, and for image models, on torch.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import Any, cast
 import numpy as np
 
 from embedding.batching import BatchOutput, BatchQueue
-from embedding.config import DEFAULT_MODEL_NAME, Settings
+from embedding.config import DEFAULT_MODEL_NAME, Backend, Settings
 from embedding.engines.base import Embeddings, EmbedInput, InputType, ModelInfo
+from embedding.engines.onnx import OnnxForward, use_onnx
 from services.engine import Engine
 from services.errors import BadRequest, NotReady
 
 log = logging.getLogger("lingxi.embedding")
 TEXT, IMAGE = "text", "image"
+ONNX_MICRO_BATCH = 16
 
 
 def embedded_model_path() -> Path:
@@ -53,11 +57,30 @@ def load_model_dir(path: Path, what: str) -> Path:
     return path
 
 
+def load_onnx(model: Any, output: str, path: Path, settings: Settings) -> OnnxForward | None:
+    """The model's forward pass on ONNX Runtime, exported on first use; with ``EMBEDDING_BACKEND=auto`` a model
+    that does not export stays on torch (logged), with ``onnx``/``onnx-int8`` it is an error."""
+    try:
+        return OnnxForward(model, output, path, settings)
+    except Exception as exc:  # torch.onnx raises many kinds; each means "this model does not export"
+        if settings.backend != Backend.auto:
+            raise NotReady(f"EMBEDDING_BACKEND={settings.backend.value}: could not run {path} on ONNX: {exc}") from exc
+        log.warning("%s stays on torch: it could not be exported to ONNX (%s)", path, exc)
+        return None
+
+
+def seen_tokens(features: dict[str, Any], limit: int | None) -> tuple[list[int], list[bool]]:
+    """Tokens of each input the model saw (its attention mask), and whether it reached the model's limit."""
+    lengths = [int(n) for n in features["attention_mask"].sum(dim=1)]
+    return lengths, [bool(limit) and n >= (limit or 0) for n in lengths]
+
+
 class SentenceTransformersEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model: Any = None
         self.tokenizer: Any = None
+        self.onnx: OnnxForward | None = None
         path = settings.model_path
         name = settings.model_name or (path.name if path else DEFAULT_MODEL_NAME)
         self.info = ModelInfo(name=name, path=str(path or ""), device=settings.device, cuda_available=False)
@@ -99,11 +122,17 @@ class SentenceTransformersEngine(Engine):
         self.info.dimension = int(model.get_embedding_dimension() or 0)
         self.info.max_tokens = int(model.max_seq_length) if model.max_seq_length else None
         self.info.supports_images = bool(supports and supports(IMAGE))
+        if use_onnx(self.settings, device, self.info.supports_images):
+            self.onnx = load_onnx(model, "sentence_embedding", path, self.settings)
+            if self.onnx is not None:
+                self.info.device = "cpu"
+        self.info.extra["backend"] = self.onnx.name if self.onnx else Backend.torch.value
         log.info(
-            "loaded %s from %s on %s (dim %s, images %s)",
+            "loaded %s from %s on %s, %s (dim %s, images %s)",
             self.info.name,
             path,
-            device,
+            self.info.device,
+            self.info.extra["backend"],
             self.info.dimension,
             self.info.supports_images,
         )
@@ -137,6 +166,8 @@ class SentenceTransformersEngine(Engine):
         else:
             prompt = self.prompts[input_type] or None
             texts = [item.text or "" for item in items]
+            if self.onnx is not None:
+                return self._encode_onnx(texts, prompt)
             tokens, truncated = self._count_tokens([prompt + t for t in texts] if prompt else texts)
             # wrapped as {"text": ...} so that a text which looks like an image URL or path stays text
             batch = [{TEXT: t} for t in texts] if self.info.supports_images else texts
@@ -149,6 +180,22 @@ class SentenceTransformersEngine(Engine):
             show_progress_bar=False,
         )
         return BatchOutput(np.asarray(vectors, dtype=np.float32), tokens, truncated)
+
+    def _encode_onnx(self, texts: list[str], prompt: str | None) -> BatchOutput:
+        """Texts sorted by length, in micro-batches of ``ONNX_MICRO_BATCH``: each pads only to its own longest
+        text (on one CPU core a smaller batch costs no more per text; 64 mixed texts ran 1.25x faster)."""
+        assert self.onnx is not None
+        vectors = np.empty((len(texts), self.info.dimension or 0), dtype=np.float32)
+        tokens, truncated = [0] * len(texts), [False] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), ONNX_MICRO_BATCH):
+            rows = order[start : start + ONNX_MICRO_BATCH]
+            features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
+            vectors[rows] = self.onnx.run(features)
+            for i, n, cut in zip(rows, *seen_tokens(features, self.info.max_tokens), strict=True):
+                tokens[i], truncated[i] = n, cut
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return BatchOutput(vectors, tokens, truncated)
 
     def _count_tokens(self, texts: list[str]) -> tuple[list[int], list[bool]]:
         limit = self.info.max_tokens or 0

