@@ -15,11 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from services.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from embedding.config import Settings
 
 log = logging.getLogger("lingxi.embedding")
 
@@ -78,6 +81,17 @@ class BatchQueue:
         self.batches = 0
         self._arrived = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_settings(cls, encode: Encode, settings: Settings) -> BatchQueue:
+        """The queue an engine runs its encode behind, sized by the service's batching settings."""
+        return cls(
+            encode,
+            max_batch=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queued=settings.max_queued_inputs,
+            merge=settings.batching,
+        )
 
     def start(self) -> None:
         if self._worker is None:

@@ -84,13 +84,7 @@ class SentenceTransformersEngine(Engine):
         path = settings.model_path
         name = settings.model_name or (path.name if path else DEFAULT_MODEL_NAME)
         self.info = ModelInfo(name=name, path=str(path or ""), device=settings.device, cuda_available=False)
-        self.queue = BatchQueue(
-            self._encode,
-            max_batch=settings.max_batch_size,
-            max_wait_s=settings.max_wait_ms / 1000,
-            max_queued=settings.max_queued_inputs,
-            merge=settings.batching,
-        )
+        self.queue = BatchQueue.for_settings(self._encode, settings)
         self.prompts: dict[InputType, str] = {}
 
     async def start(self) -> None:

@@ -50,13 +50,7 @@ class UseMultilingualEngine(Engine):
         name = settings.model_name or MULTILINGUAL_MODEL_NAME
         self.info = ModelInfo(name=name, path="", device="cpu", cuda_available=False, dimension=DIMENSION)
         self.info.extra["backend"] = "numpy"
-        self.queue = BatchQueue(
-            self._encode,
-            max_batch=settings.max_batch_size,
-            max_wait_s=settings.max_wait_ms / 1000,
-            max_queued=settings.max_queued_inputs,
-            merge=settings.batching,
-        )
+        self.queue = BatchQueue.for_settings(self._encode, settings)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
