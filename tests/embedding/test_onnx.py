@@ -1,6 +1,8 @@
 """ONNX Runtime against torch for sentence-transformers models and the cross-encoder: the same vectors, the
 same rerank order and scores, the same usage, for English and Chinese; image models stay on torch."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,23 @@ def test_the_export_is_kept_and_reused(minilm_onnx, onnx_dir):
 def test_an_image_model_stays_on_torch(clip):
     health = clip.http.get("/health").json()
     assert health["backend"] == "torch" and health["supports_images"] is True
+
+
+def test_onnx_runtime_runs_on_every_core_unless_told_otherwise(onnx_dir, monkeypatch):
+    from embedding.engines.sentence_transformers import SentenceTransformersEngine
+
+    def session_threads() -> int:
+        settings = Settings(
+            _env_file=None, engine=Engine.sentence_transformers, backend=Backend.onnx, onnx_dir=onnx_dir
+        )
+        engine = SentenceTransformersEngine(settings)
+        engine._load()
+        assert engine.onnx is not None
+        return engine.onnx.session.get_session_options().intra_op_num_threads
+
+    assert session_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("EMBEDDING_CPU_THREADS", "1")
+    assert session_threads() == 1
+    monkeypatch.setenv("EMBEDDING_CPU_THREADS", "-1")
+    with pytest.raises(ValueError, match="cpu_threads"):
+        Settings(_env_file=None)
