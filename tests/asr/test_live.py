@@ -122,6 +122,41 @@ def test_live_socket_transcribes_mandarin(server, audio_dir):
     assert "妈妈" in final["text"] or "媽媽" in final["text"], final
 
 
+async def live_with_pings(url: str, pcm: bytes) -> tuple[list[float], list[dict]]:
+    """All frames at once and the end event, then a WebSocket ping every 50 ms until the final comes:
+    the seconds each pong took, and the messages."""
+    async with websockets.connect(url, ping_interval=None) as socket:
+        for start in range(0, len(pcm), 3200):
+            await socket.send(pcm[start : start + 3200])
+        await socket.send(json.dumps({"event": "end"}))
+        pongs: list[float] = []
+        messages: list[dict] = []
+
+        async def ping() -> None:
+            while True:
+                sent = time.perf_counter()
+                await asyncio.wait_for(await socket.ping(), timeout=5)
+                pongs.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.05)
+
+        pinger = asyncio.create_task(ping())
+        while not messages or messages[-1]["type"] != "final":
+            messages.append(json.loads(await socket.recv()))
+        if pinger.done():
+            pinger.result()  # a pong that never came: TimeoutError
+        pinger.cancel()
+    return pongs, messages
+
+
+def test_live_socket_answers_keep_alive_pings_while_the_model_transcribes(server, sentences_wav):
+    url = server.url.replace("http", "ws") + "/asr/ws"
+    pongs, messages = asyncio.run(live_with_pings(url, pcm16(sentences_wav)))
+    assert messages[-1]["type"] == "final" and messages[-1]["text"], messages
+    # the model works for seconds after the end event; every ping sent meanwhile is answered at once
+    assert len(pongs) >= 5, pongs
+    assert max(pongs) < 0.5, pongs
+
+
 @pytest.mark.parametrize(
     ("looped", "draft"),
     [
