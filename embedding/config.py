@@ -69,7 +69,7 @@ class Settings(ServiceSettings):
         0,
         ge=0,
         description="CPU threads one model call uses (use-multilingual's BLAS, ONNX Runtime). 0 (default): every core "
-        "this process may run on, as ONNX Runtime and Infinity do (on 2 idle cores 1.4-1.8x the texts/s of 1 thread). "
+        "this process may run on, as ONNX Runtime and Infinity do (on 2 idle cores 1.2-1.7x the texts/s of 1 thread). "
         "Set 1 where other heavy processes share the cores: threads that wait on each other cost more than they give.",
     )
     dimension: int | None = Field(
