@@ -54,15 +54,15 @@ class Http11Connection(asyncio.Protocol):
         secure = url.scheme == "https"
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout_s):
-                await loop.create_connection(
-                    lambda: connection,
-                    url.host,
-                    connection.origin[2],
-                    ssl=ssl_context if secure else None,
-                    server_hostname=url.host if secure else None,
-                )
-        except TimeoutError:
+            opening = loop.create_connection(
+                lambda: connection,
+                url.host,
+                connection.origin[2],
+                ssl=ssl_context if secure else None,
+                server_hostname=url.host if secure else None,
+            )
+            await asyncio.wait_for(opening, timeout_s)
+        except asyncio.TimeoutError:
             raise httpx.ConnectTimeout(f"no connection to {url.host}:{connection.origin[2]} in time") from None
         except OSError as exc:  # refused, unreachable, a TLS failure (ssl.SSLError is an OSError)
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
@@ -135,9 +135,8 @@ class Http11Connection(asyncio.Protocol):
         """Until the socket brings data, its end or room to write; ``httpx.ReadTimeout`` after ``timeout_s``."""
         self.waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(timeout_s):
-                await self.waiter
-        except TimeoutError:
+            await asyncio.wait_for(self.waiter, timeout_s)
+        except asyncio.TimeoutError:
             self.close()
             raise httpx.ReadTimeout(f"the upstream sent nothing for {timeout_s} s") from None
         finally:
