@@ -81,7 +81,20 @@ class Http11Connection(asyncio.Protocol):
             self.transport.close()
 
     # --- the request -----------------------------------------------------------------------------
-    async def send(self, request: httpx.Request, timeouts: dict[str, float | None]) -> httpx.Response:
+    async def send(
+        self, request: httpx.Request, timeouts: dict[str, float | None], on_close: Callable[[Http11Connection], None]
+    ) -> httpx.Response:
+        """Send ``request``, wait for its response's head; ``on_close(self)`` once its body is closed.
+        A failure closes the connection: nothing else may be read from it."""
+        try:
+            return await self._send(request, timeouts, on_close)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _send(
+        self, request: httpx.Request, timeouts: dict[str, float | None], on_close: Callable[[Http11Connection], None]
+    ) -> httpx.Response:
         self.active = True
         self._reset()
         url = request.url
@@ -113,9 +126,23 @@ class Http11Connection(asyncio.Protocol):
         return httpx.Response(
             self.status,
             headers=self.headers,
-            stream=ResponseBody(self, read_timeout),
+            stream=ResponseBody(self, read_timeout, on_close),
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    async def read(self, timeout_s: float | None) -> bytes:
+        """What arrived of the body since the last read, waiting up to ``timeout_s`` for it; b"" at its end."""
+        while not self.chunks:
+            if self.complete:
+                return b""
+            self._raise_if_lost()
+            await self._wait(timeout_s)
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        if self.transport is not None and not self.broken:
+            self.transport.resume_reading()
+        return data
 
     def _write(self, data: bytes) -> None:
         if self.lost is not None or self.transport is None:
@@ -226,27 +253,20 @@ def origin_of(url: httpx.URL) -> tuple[bytes, bytes, int]:
 class ResponseBody(httpx.AsyncByteStream):
     """A response's body as it arrives; closing it ends the exchange (a connection read whole stays open)."""
 
-    def __init__(self, connection: Http11Connection, read_timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        connection: Http11Connection,
+        read_timeout_s: float | None,
+        on_close: Callable[[Http11Connection], None],
+    ) -> None:
         self.connection = connection
         self.read_timeout_s = read_timeout_s
-        self.on_close: Callable[[Http11Connection], None] | None = None  # the pool's: takes the connection back
+        self.on_close = on_close
         self.closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        connection = self.connection
-        while True:
-            if connection.chunks:
-                data = b"".join(connection.chunks)
-                connection.chunks.clear()
-                connection.buffered = 0
-                if connection.transport is not None and not connection.broken:
-                    connection.transport.resume_reading()
-                yield data
-            elif connection.complete:
-                return
-            else:
-                connection._raise_if_lost()
-                await connection._wait(self.read_timeout_s)
+        while data := await self.connection.read(self.read_timeout_s):
+            yield data
 
     async def aclose(self) -> None:
         if self.closed:
@@ -257,5 +277,4 @@ class ResponseBody(httpx.AsyncByteStream):
         if not connection.complete or connection.chunks:
             connection.close()  # the rest of the body would arrive on a connection the next request reads
         connection.idle_since = time.monotonic()
-        if self.on_close is not None:
-            self.on_close(connection)
+        self.on_close(connection)

@@ -15,7 +15,7 @@ import ssl
 
 import httpx
 
-from services.http11 import Http11Connection, ResponseBody, origin_of
+from services.http11 import Http11Connection, origin_of
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
@@ -34,14 +34,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout", {})
         await self._take_slot(timeouts.get("pool"))
         try:
-            response = await self._send(request, timeouts)
+            return await self._send(request, timeouts)
         except BaseException:
             self.slots.release()
             raise
-        body = response.stream
-        assert isinstance(body, ResponseBody)
-        body.on_close = self._give_back
-        return response
 
     async def _take_slot(self, timeout_s: float | None) -> None:
         if not self.slots.locked():
@@ -58,18 +54,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         while idle:
             connection = idle.pop()
             if not connection.expired(self.keepalive_expiry_s):
-                return await self._exchange(connection, request, timeouts)
+                return await connection.send(request, timeouts, self._give_back)
             connection.close()
         connection = await Http11Connection.open(url, timeout_s=timeouts.get("connect"), ssl_context=self.ssl_context)
-        return await self._exchange(connection, request, timeouts)
-
-    @staticmethod
-    async def _exchange(connection: Http11Connection, request: httpx.Request, timeouts: dict) -> httpx.Response:
-        try:
-            return await connection.send(request, timeouts)
-        except BaseException:
-            connection.close()
-            raise
+        return await connection.send(request, timeouts, self._give_back)
 
     def _give_back(self, connection: Http11Connection) -> None:
         self.slots.release()
