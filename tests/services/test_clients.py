@@ -2,7 +2,8 @@ import asyncio
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from services.app import create_app
 from services.clients import EmbeddingClient, LLMClient
@@ -84,3 +85,28 @@ def test_llm_client_chat_and_models():
             await client.aclose()
 
     assert run(go()) == ("HI", ["smol"])
+
+
+def test_every_request_carries_the_key_and_no_cookie_an_upstream_set():
+    """One client serves every caller of a service: a cookie one answer sets must not ride on the next
+    caller's request, while the configured key goes on each."""
+    seen: list[dict[str, str]] = []
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        seen.append(dict(request.headers))
+        answer = JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]})
+        answer.set_cookie("session", "caller-one")
+        return answer
+
+    async def go():
+        client = LLMClient("http://sibling/v1", api_key="k-123", transport=httpx.ASGITransport(app=app))
+        try:
+            return [await client.chat([{"role": "user", "content": "你好"}]) for _ in range(2)]
+        finally:
+            await client.aclose()
+
+    assert run(go()) == ["ok", "ok"]
+    assert [headers.get("authorization") for headers in seen] == ["Bearer k-123", "Bearer k-123"]
+    assert "cookie" not in seen[1]
