@@ -47,7 +47,7 @@ class CrossEncoderReranker(Engine):
             raise NotReady(f"could not load the reranker from {path}: {exc}") from exc
         self.model.eval()
         if use_onnx(self.settings, device, supports_images=False):
-            self.onnx = load_onnx(self.model, "scores", path, self.settings)
+            self.onnx = load_onnx(self.model, "scores", path, self.settings, bf16_by_default=False)
         log.info("loaded reranker from %s on %s", path, "cpu, " + self.onnx.name if self.onnx else device)
 
     async def score(self, query: str, documents: list[str]) -> tuple[list[float], int]:

@@ -2,8 +2,8 @@
 
 Text always; images too when the loaded model can embed them (``model.supports("image")``). Inputs of
 concurrent requests are batched by ``BatchQueue``; the blocking ``encode`` runs in its worker thread. On the
-CPU a text model's forward pass runs on ONNX Runtime (``EMBEDDING_BACKEND``, ``embedding/engines/onnx.py``);
-on a GPU, and for image models, on torch.
+CPU a text model's forward pass runs exported to ONNX, on OpenVINO or ONNX Runtime (``EMBEDDING_BACKEND``,
+``embedding/engines/onnx.py``); on a GPU, and for image models, on torch.
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ def load_model_dir(path: Path, what: str) -> Path:
     return path
 
 
-def load_onnx(model: Any, output: str, path: Path, settings: Settings) -> OnnxForward | None:
-    """The model's forward pass on ONNX Runtime, exported on first use; with ``EMBEDDING_BACKEND=auto`` a model
-    that does not export stays on torch (logged), with ``onnx``/``onnx-int8`` it is an error."""
+def load_onnx(
+    model: Any, output: str, path: Path, settings: Settings, *, bf16_by_default: bool = True
+) -> OnnxForward | None:
+    """The model's forward pass exported to ONNX on first use; with ``EMBEDDING_BACKEND=auto`` a model that does
+    not export stays on torch (logged), with ``onnx``/``onnx-int8``/``openvino`` it is an error."""
     try:
-        return OnnxForward(model, output, path, settings)
+        return OnnxForward(model, output, path, settings, bf16_by_default=bf16_by_default)
     except Exception as exc:  # torch.onnx raises many kinds; each means "this model does not export"
         if settings.backend != Backend.auto:
             raise NotReady(f"EMBEDDING_BACKEND={settings.backend.value}: could not run {path} on ONNX: {exc}") from exc

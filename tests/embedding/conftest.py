@@ -2,7 +2,8 @@
 
 - ``multilingual``: the embedded default, use-multilingual-v3, the default settings (no API key).
 - ``minilm``: the English-only all-MiniLM-L6-v2 on the sentence-transformers engine (no API key).
-- ``minilm_torch`` / ``minilm_onnx``: the same model and a tiny cross-encoder reranker, on torch and on ONNX
+- ``minilm_torch`` / ``minilm_onnx`` / ``minilm_openvino``: the same model and a tiny cross-encoder reranker, on
+  torch, on ONNX Runtime and on OpenVINO
   Runtime (``EMBEDDING_BACKEND``), to compare the two.
 - ``clip``: a tiny CLIP-like model with random weights built here (text + images) and a tiny
   cross-encoder reranker built here, with image fetching allowed from a local test server.
@@ -88,6 +89,11 @@ def minilm_torch(serve, onnx_dir, tiny_reranker) -> Served:
 @pytest.fixture(scope="session")
 def minilm_onnx(serve, onnx_dir, tiny_reranker) -> Served:
     return minilm_on(serve, Backend.onnx, onnx_dir, tiny_reranker)
+
+
+@pytest.fixture(scope="session")
+def minilm_openvino(serve, onnx_dir, tiny_reranker) -> Served:
+    return minilm_on(serve, Backend.openvino, onnx_dir, tiny_reranker)
 
 
 def build_tiny_clip(out: Path) -> Path:
