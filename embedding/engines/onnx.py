@@ -31,6 +31,10 @@ from embedding.config import Backend, Settings
 
 log = logging.getLogger("lingxi.embedding")
 OPSET = 17
+# Most texts per call (texts of like length share a call: ``length_groups``). ONNX Runtime: 16 (on one
+# core a smaller batch costs no more per text; 64 mixed texts ran 1.25x faster). OpenVINO: no limit, its
+# calls cost more (64 similar texts: 1.15x faster in one call than in four).
+MICRO_BATCH = {Backend.onnx: 16, Backend.onnx_int8: 16, Backend.openvino: None}
 
 
 def use_onnx(settings: Settings, device: str, supports_images: bool) -> bool:
@@ -70,6 +74,7 @@ class OnnxForward:
         runtime = runtime_for(settings.backend, bf16_by_default)
         int8 = runtime == Backend.onnx_int8
         self.name = runtime.value  # what /health reports
+        self.micro_batch = MICRO_BATCH[runtime]
         sample = model.preprocess(["an example sentence", "another one"])
         self.inputs = [name for name, value in sample.items() if _is_token_tensor(value)]
         others = [name for name, value in sample.items() if _is_tensor(value) and name not in self.inputs]

@@ -117,3 +117,17 @@ def test_the_runtime_runs_on_every_core_unless_told_otherwise(backend, onnx_dir,
     monkeypatch.setenv("EMBEDDING_CPU_THREADS", "-1")
     with pytest.raises(ValueError, match="cpu_threads"):
         Settings(_env_file=None)
+
+
+def test_texts_of_like_length_share_a_call_and_a_long_one_does_not_pad_the_rest():
+    from embedding.engines.sentence_transformers import length_groups
+
+    queries = [f"short query {i}" for i in range(63)] + ["如何学习 Python？"]
+    document = "a long document about the history of tea in China " * 20
+    groups = length_groups([*queries[:30], document, *queries[30:]], None)
+    assert [len(g) for g in groups] == [64, 1] and groups[1] == [30]
+    assert [len(g) for g in length_groups(queries, 16)] == [16, 16, 16, 16]  # ONNX Runtime's most per call
+    texts = [f"sentence number {i} " * (1 + i % 7) for i in range(100)]
+    grouped = length_groups(texts, None)
+    assert sorted(i for g in grouped for i in g) == list(range(100))
+    assert all(len(texts[a]) <= len(texts[b]) for g in grouped for a, b in zip(g, g[1:]))
