@@ -2,6 +2,7 @@
 vectors, the same rerank order and scores, the same usage, for English and Chinese; image models stay on torch.
 OpenVINO computes in bfloat16 where the CPU has it, so its figures may drift a little further from torch's."""
 
+import itertools
 import os
 
 import numpy as np
@@ -130,4 +131,4 @@ def test_texts_of_like_length_share_a_call_and_a_long_one_does_not_pad_the_rest(
     texts = [f"sentence number {i} " * (1 + i % 7) for i in range(100)]
     grouped = length_groups(texts, None)
     assert sorted(i for g in grouped for i in g) == list(range(100))
-    assert all(len(texts[a]) <= len(texts[b]) for g in grouped for a, b in zip(g, g[1:]))
+    assert all(len(texts[a]) <= len(texts[b]) for g in grouped for a, b in itertools.pairwise(g))
