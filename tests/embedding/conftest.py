@@ -3,8 +3,7 @@
 - ``multilingual``: the embedded default, use-multilingual-v3, the default settings (no API key).
 - ``minilm``: the English-only all-MiniLM-L6-v2 on the sentence-transformers engine (no API key).
 - ``minilm_torch`` / ``minilm_onnx`` / ``minilm_openvino``: the same model and a tiny cross-encoder reranker, on
-  torch, on ONNX Runtime and on OpenVINO
-  Runtime (``EMBEDDING_BACKEND``), to compare the two.
+  torch, on ONNX Runtime and on OpenVINO (``EMBEDDING_BACKEND``), to compare them.
 - ``clip``: a tiny CLIP-like model with random weights built here (text + images) and a tiny
   cross-encoder reranker built here, with image fetching allowed from a local test server.
 
