@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.auth import PUBLIC_PATHS, is_authorized
 from services.errors import LingxiError, PayloadTooLarge, error_body
 from services.health import Health, HealthCheck, evaluate
+from services.json_route import APP_STATE_NAME
 from services.metrics import CONTENT_TYPE_LATEST, Metrics
 from services.settings import ServiceSettings
 
@@ -227,4 +228,5 @@ def app_state(name: str) -> Any:
     async def from_app_state(connection: HTTPConnection) -> Any:  # async: FastAPI runs sync ones in a thread
         return getattr(connection.app.state, name)
 
+    setattr(from_app_state, APP_STATE_NAME, name)  # so a ``JsonBodyRoute`` can look it up without the solver
     return Depends(from_app_state)

@@ -19,10 +19,11 @@ from llm.routes.common import ModelsDep, SiblingsDep, chat_request, checked, com
 from llm.schemas import OpenAIChatRequest
 from llm.siblings import Siblings
 from services.errors import NotFound
+from services.json_route import JsonBodyRoute
 from services.openai_models import model_card
 from services.streaming import sse_response
 
-router = APIRouter()
+router = APIRouter(route_class=JsonBodyRoute)
 
 
 @router.post("/v1/chat/completions")
