@@ -10,7 +10,7 @@ HTTP protocol whose writes in one turn of the event loop are joined and sent tog
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 FLUSH_AT = 64 * 1024
 
@@ -73,9 +73,9 @@ def coalescing_http_protocol() -> type[asyncio.Protocol]:
     except ImportError:  # httptools is not installed
         from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
 
-    class CoalescingHttpProtocol(Base):  # type: ignore[misc, valid-type]
+    class CoalescingHttpProtocol(Base):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self.transport = CoalescingTransport(transport, self.loop)
+            self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
 
     return CoalescingHttpProtocol
