@@ -22,6 +22,10 @@ import httpx
 HIGH_WATER = 256 * 1024  # bytes read ahead of the consumer before the socket stops being read
 
 
+class ClosedWithoutAnswer(httpx.RemoteProtocolError):
+    """The server closed the connection after the request went out and before a byte of answer came."""
+
+
 class Http11Connection(asyncio.Protocol):
     """One connection to one origin, one request at a time; ``reusable`` once a response was read whole."""
 
@@ -38,6 +42,7 @@ class Http11Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.parser = httptools.HttpResponseParser(self)  # new for each response: one to HEAD leaves it mid-body
+        self.answered = False  # a byte of the response arrived
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.headers_done = False
@@ -174,8 +179,12 @@ class Http11Connection(asyncio.Protocol):
             return
         if isinstance(self.lost, httptools.HttpParserError):
             raise httpx.RemoteProtocolError(f"the upstream sent malformed HTTP: {self.lost}") from self.lost
+        if not self.answered:
+            raise ClosedWithoutAnswer("the upstream closed the connection without a response") from self.lost
         if before_response:
-            raise httpx.RemoteProtocolError("the upstream closed the connection without a response") from self.lost
+            raise httpx.RemoteProtocolError(
+                "the upstream closed the connection without a whole response head"
+            ) from self.lost
         raise httpx.RemoteProtocolError("the upstream closed the connection before the body's end") from self.lost
 
     def _wake(self) -> None:
@@ -190,6 +199,7 @@ class Http11Connection(asyncio.Protocol):
         if not self.active:  # the server spoke (or closed) between requests: do not reuse
             self.close()
             return
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:

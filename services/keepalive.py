@@ -6,6 +6,13 @@ response's end, probing each idle socket, work that grows with the square of the
 64 concurrent streams it was a quarter of the llm gateway's CPU (docs/benchmarks.md). Here a
 request takes the most recently idled connection, and a connection learns that its server closed
 it from the event loop (``services.http11``), so nothing is probed.
+
+A server closes a connection left idle for its keep-alive timeout (uvicorn's, and so vLLM's and
+SGLang's, is 5 s; llama.cpp's too). Idle connections are dropped a second before that. Should one be
+closed as a request reaches it anyway (a server with a shorter timeout, or a busy one: the close and
+the request cross), the request goes once more, on a new connection, if not a byte of answer came
+back and its body is in memory. A new connection closed that way is an error: a server that crashes
+on a request gets it at most twice.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ import ssl
 
 import httpx
 
-from services.http11 import Http11Connection, origin_of
+from services.http11 import ClosedWithoutAnswer, Http11Connection, origin_of
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
     def __init__(
-        self, *, max_connections: int, keepalive_expiry_s: float = 5.0, ssl_context: ssl.SSLContext | None = None
+        self, *, max_connections: int, keepalive_expiry_s: float = 4.0, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         self.slots = asyncio.Semaphore(max_connections)
         self.idle: dict[tuple[bytes, bytes, int], list[Http11Connection]] = {}  # by origin
@@ -53,9 +60,15 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         idle = self.idle.get(origin_of(url), [])
         while idle:
             connection = idle.pop()
-            if not connection.expired(self.keepalive_expiry_s):
+            if connection.expired(self.keepalive_expiry_s):
+                connection.close()
+                continue
+            try:
                 return await connection.send(request, timeouts, self._give_back)
-            connection.close()
+            except ClosedWithoutAnswer:
+                if not can_send_again(request):
+                    raise
+                break  # closed as the request reached it: once more, on a new connection
         connection = await Http11Connection.open(url, timeout_s=timeouts.get("connect"), ssl_context=self.ssl_context)
         return await connection.send(request, timeouts, self._give_back)
 
@@ -72,3 +85,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             for connection in idle:
                 connection.close()
         self.idle.clear()
+
+
+def can_send_again(request: httpx.Request) -> bool:
+    """Whether ``request``'s body is bytes held in memory (a streamed body is gone once sent)."""
+    try:
+        return isinstance(request.content, bytes)
+    except httpx.RequestNotRead:
+        return False

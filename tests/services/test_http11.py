@@ -169,7 +169,7 @@ def test_closing_without_an_answer_is_a_502():
     async def hang_up(reader, writer):
         pass
 
-    with pytest.raises(UpstreamError, match="RemoteProtocolError"):
+    with pytest.raises(UpstreamError, match="the test upstream failed: ClosedWithoutAnswer"):
         against(hang_up)
 
 
