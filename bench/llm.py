@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -198,25 +199,26 @@ async def concurrent(url: str, streams: int, pid: int, rounds: int = 2) -> dict[
     """``streams`` clients at once, ``rounds`` streams each; ``cpu_ms``: process ``pid``'s CPU per stream."""
     limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        errors = 0
+        failures: Counter[str] = Counter()  # "ExceptionName: message" -> how often
 
         async def worker() -> int:
-            nonlocal errors
             got = 0
             for _ in range(rounds):
                 try:
                     got += (await one_stream(client, url))[2]
-                except Exception:
-                    errors += 1
+                except Exception as exc:
+                    failures[f"{type(exc).__name__}: {exc}"[:160]] += 1
             return got
 
         started, cpu = time.perf_counter(), cpu_s(pid)
         chunks = sum(await asyncio.gather(*(worker() for _ in range(streams))))
         elapsed, cpu = time.perf_counter() - started, cpu_s(pid) - cpu
+    errors = sum(failures.values())
     return {
         "streams_per_s": (streams * rounds - errors) / elapsed,
         "chunks_per_s": chunks / elapsed,
         "errors": errors,
+        "failures": failures,
         "cpu_ms": 1000 * cpu / (streams * rounds),
     }
 
@@ -234,7 +236,14 @@ def interleaved(targets: dict[str, str], pids: dict[str, int], streams: int, pas
         for name, url in targets.items():
             runs[name].append(asyncio.run(concurrent(url, streams, pids[name])))
     medians = {name: sorted(rows, key=lambda row: row["streams_per_s"])[len(rows) // 2] for name, rows in runs.items()}
-    return {name: {**medians[name], "errors": sum(row["errors"] for row in runs[name])} for name in runs}
+    return {
+        name: {
+            **medians[name],
+            "errors": sum(row["errors"] for row in runs[name]),
+            "failures": sum((row["failures"] for row in runs[name]), Counter()),
+        }
+        for name in runs
+    }
 
 
 async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
@@ -612,6 +621,10 @@ def report(results: dict[str, dict]) -> None:
                         / results["litellm"][f"c{streams}"]["streams_per_s"]
                     )
                     print(f"c{streams} throughput {name} / LiteLLM = {ratio:.2f}x")
+    for name, r in results.items():
+        for streams in (64, 256):
+            for failure, count in r[f"c{streams}"]["failures"].most_common():
+                print(f"{name} c{streams} failed {count}x: {failure}")
     for streams in (64, 256):
         ratio = results["lingxi"][f"c{streams}"]["streams_per_s"] / direct[f"c{streams}"]["streams_per_s"]
         print(f"c{streams} throughput lingxi / direct = {ratio:.2f}x")
