@@ -1,6 +1,7 @@
 """A response's writes reach the socket as one; nothing is lost, reordered or held past one loop turn."""
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -160,6 +161,21 @@ def server():
 
         return StreamingResponse(blocks(), media_type="application/octet-stream")
 
+    @app.get("/slow-tail")
+    async def slow_tail() -> dict:
+        return {"text": "答案先到"}
+
+    class SlowTail:  # work after the last byte (a log line, metrics) that holds the event loop
+        def __init__(self, app) -> None:
+            self.app = app
+
+        async def __call__(self, scope, receive, send) -> None:
+            await self.app(scope, receive, send)
+            if scope.get("path") == "/slow-tail":
+                time.sleep(0.5)  # noqa: ASYNC251 (blocking on purpose)
+
+    app.add_middleware(SlowTail)
+
     @app.websocket("/echo")
     async def echo(socket: WebSocket) -> None:  # an upgraded connection keeps the coalescing transport
         await socket.accept()
@@ -180,6 +196,13 @@ def test_a_whole_response_goes_out_in_one_write(server):
     for data in SOCKET_WRITES:
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body == '{"text":"你好, world","n":42}'.encode()
+
+
+def test_a_complete_response_leaves_before_the_app_has_finished(server):
+    with httpx.Client(base_url=server, timeout=10) as client:
+        started = time.perf_counter()
+        assert client.get("/slow-tail").json() == {"text": "答案先到"}
+        assert time.perf_counter() - started < 0.35
 
 
 def test_streams_and_large_bodies_arrive_whole_and_in_order(server):
