@@ -3,7 +3,9 @@
 It is what ``services.keepalive`` pools for every upstream. httpcore, httpx's own transport,
 spends most of a proxied stream's client-side CPU in h11's pure-Python parser and in anyio's
 timeout scope around each read (docs/benchmarks.md); here the request leaves in one write, the
-response is parsed in C as it arrives, and a read waits on one future.
+response is parsed in C as it arrives, and a read waits on one future. A call whose answer is
+wanted whole (a JSON request) can also skip httpx's ``Request`` and ``Response`` objects: ``exchange``
+takes the request's bytes and returns the ``Answer``.
 
 Its failures are httpx's exceptions, so everything above (``services.upstream``) is unchanged.
 """
@@ -15,11 +17,20 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import NamedTuple
 
 import httptools
 import httpx
 
 HIGH_WATER = 256 * 1024  # bytes read ahead of the consumer before the socket stops being read
+
+
+class Answer(NamedTuple):
+    """A whole response, as ``Http11Connection.exchange`` reads it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
 
 
 class ClosedWithoutAnswer(httpx.RemoteProtocolError):
@@ -123,9 +134,7 @@ class Http11Connection(asyncio.Protocol):
                 self._write(b"0\r\n\r\n")
         await self._drain(timeouts.get("write"))
         read_timeout = timeouts.get("read")
-        while not self.headers_done:
-            self._raise_if_lost(before_response=True)
-            await self._wait(read_timeout)
+        await self._response_head(read_timeout)
         if request.method == "HEAD":
             self.complete = True  # httptools would wait for the Content-Length's worth of body
         return httpx.Response(
@@ -134,6 +143,40 @@ class Http11Connection(asyncio.Protocol):
             stream=ResponseBody(self, read_timeout, on_close),
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    async def exchange(
+        self, data: bytes, timeouts: dict[str, float | None], on_close: Callable[[Http11Connection], None]
+    ) -> Answer:
+        """Send ``data``, a whole request (not HEAD), and read its whole response; ``on_close(self)`` after.
+        A failure closes the connection, as ``send``'s does."""
+        try:
+            self.active = True
+            self._reset()
+            self._write(data)
+            await self._drain(timeouts.get("write"))
+            read_timeout = timeouts.get("read")
+            await self._response_head(read_timeout)
+            body = []
+            while part := await self.read(read_timeout):
+                body.append(part)
+        except BaseException:
+            self.close()
+            raise
+        self.finish(on_close)
+        return Answer(self.status, self.headers, b"".join(body))
+
+    async def _response_head(self, read_timeout_s: float | None) -> None:
+        while not self.headers_done:
+            self._raise_if_lost(before_response=True)
+            await self._wait(read_timeout_s)
+
+    def finish(self, on_close: Callable[[Http11Connection], None]) -> None:
+        """The exchange is over: the connection is idle again, or closed if its response was not read whole."""
+        self.active = False
+        if not self.complete or self.chunks:
+            self.close()  # the rest of the body would arrive on a connection the next request reads
+        self.idle_since = time.monotonic()
+        on_close(self)
 
     async def read(self, timeout_s: float | None) -> bytes:
         """What arrived of the body since the last read, waiting up to ``timeout_s`` for it; b"" at its end."""
@@ -282,9 +325,4 @@ class ResponseBody(httpx.AsyncByteStream):
         if self.closed:
             return
         self.closed = True
-        connection = self.connection
-        connection.active = False
-        if not connection.complete or connection.chunks:
-            connection.close()  # the rest of the body would arrive on a connection the next request reads
-        connection.idle_since = time.monotonic()
-        self.on_close(connection)
+        self.connection.finish(self.on_close)

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 
-from services.http11 import ClosedWithoutAnswer, Http11Connection, origin_of
+from services.http11 import Answer, ClosedWithoutAnswer, Http11Connection, origin_of
+
+T = TypeVar("T")
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
@@ -36,12 +40,50 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self.closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"upstreams speak http or https, not {request.url.scheme!r}")
         timeouts = request.extensions.get("timeout", {})
+
+        async def send(connection: Http11Connection) -> httpx.Response:
+            return await connection.send(request, timeouts, self._give_back)
+
+        return await self._on_a_connection(request.url, timeouts, send, resendable=can_send_again(request))
+
+    async def exchange(self, url: httpx.URL, data: bytes, timeouts: dict[str, float | None]) -> Answer:
+        """``data``, a whole request for ``url``'s origin, sent; its whole response read."""
+
+        async def exchange(connection: Http11Connection) -> Answer:
+            return await connection.exchange(data, timeouts, self._give_back)
+
+        return await self._on_a_connection(url, timeouts, exchange, resendable=True)
+
+    async def _on_a_connection(
+        self,
+        url: httpx.URL,
+        timeouts: dict[str, float | None],
+        use: Callable[[Http11Connection], Awaitable[T]],
+        *,
+        resendable: bool,
+    ) -> T:
+        """``use`` on the most recently idled connection to ``url``'s origin, or on a new one; once more on
+        a new one if a reused one closed before a byte of answer and the request can be sent again. The
+        slot taken here goes back when ``use``'s exchange ends (``_give_back``) or fails."""
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"upstreams speak http or https, not {url.scheme!r}")
         await self._take_slot(timeouts.get("pool"))
         try:
-            return await self._send(request, timeouts)
+            idle = self.idle.get(origin_of(url), [])
+            while idle:
+                connection = idle.pop()
+                if connection.expired(self.keepalive_expiry_s):
+                    connection.close()
+                    continue
+                try:
+                    return await use(connection)
+                except ClosedWithoutAnswer:
+                    if not resendable:
+                        raise
+                    break  # closed as the request reached it: once more, on a new connection
+            opened = await Http11Connection.open(url, timeout_s=timeouts.get("connect"), ssl_context=self.ssl_context)
+            return await use(opened)
         except BaseException:
             self.slots.release()
             raise
@@ -54,23 +96,6 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             await asyncio.wait_for(self.slots.acquire(), timeout_s)
         except asyncio.TimeoutError:
             raise httpx.PoolTimeout("no connection to the upstream came free in time") from None
-
-    async def _send(self, request: httpx.Request, timeouts: dict) -> httpx.Response:
-        url = request.url
-        idle = self.idle.get(origin_of(url), [])
-        while idle:
-            connection = idle.pop()
-            if connection.expired(self.keepalive_expiry_s):
-                connection.close()
-                continue
-            try:
-                return await connection.send(request, timeouts, self._give_back)
-            except ClosedWithoutAnswer:
-                if not can_send_again(request):
-                    raise
-                break  # closed as the request reached it: once more, on a new connection
-        connection = await Http11Connection.open(url, timeout_s=timeouts.get("connect"), ssl_context=self.ssl_context)
-        return await connection.send(request, timeouts, self._give_back)
 
     def _give_back(self, connection: Http11Connection) -> None:
         self.slots.release()

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
 import numpy as np
 
 from embedding.config import Settings
@@ -23,7 +22,7 @@ log = logging.getLogger("lingxi.embedding")
 
 
 class UpstreamEngine(Engine):
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         require_settings(settings, "upstream_url")
         self.settings = settings
         self.url = (settings.upstream_url or "").rstrip("/")
@@ -36,7 +35,6 @@ class UpstreamEngine(Engine):
             api_key=settings.upstream_api_key,
             timeout_s=settings.upstream_timeout_s,
             retries=0,
-            transport=transport,
         )
         self.prompts = {
             InputType.query: settings.query_prompt or "",

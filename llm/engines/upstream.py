@@ -43,11 +43,11 @@ class Upstream(ServiceClient):
             retries=retries,
         )
 
-    def json_of(self, response: httpx.Response) -> dict[str, Any]:
-        body = super().json_of(response)
-        if not isinstance(body, dict):
+    def json_of(self, body: bytes) -> dict[str, Any]:
+        value = super().json_of(body)
+        if not isinstance(value, dict):
             raise UpstreamError(f"{self.label} answered with JSON that is not an object")
-        return body
+        return value
 
     async def line_batches(self, response: httpx.Response) -> AsyncGenerator[list[bytes], None]:
         """The response's complete lines, as many as each read brought (a line may end in ``\\r``); closes

@@ -1,6 +1,5 @@
 import asyncio
 
-import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -10,7 +9,7 @@ from services.clients import EmbeddingClient, LLMClient
 from services.errors import BadRequest, LingxiError, UpstreamError
 from services.health import Health, Status
 from services.settings import ServiceSettings
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_app
 
 
 def sibling_app() -> FastAPI:
@@ -42,9 +41,15 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_embedding_client_orders_rows_by_index():
+@pytest.fixture(scope="module")
+def sibling():
+    with serve_app(sibling_app()) as url:
+        yield url
+
+
+def test_embedding_client_orders_rows_by_index(sibling):
     async def go():
-        client = EmbeddingClient("http://sibling", transport=httpx.ASGITransport(app=sibling_app()))
+        client = EmbeddingClient(sibling)
         try:
             return await client.embed(["a", "abc"])
         finally:
@@ -53,9 +58,9 @@ def test_embedding_client_orders_rows_by_index():
     assert run(go()) == [[1.0, 1.0], [3.0, 1.0]]
 
 
-def test_client_maps_sibling_4xx_and_dead_hosts():
+def test_client_maps_sibling_4xx_and_dead_hosts(sibling):
     async def bad_request():
-        client = EmbeddingClient("http://sibling", transport=httpx.ASGITransport(app=sibling_app()))
+        client = EmbeddingClient(sibling)
         try:
             await client.embed([])
         finally:
@@ -76,9 +81,9 @@ def test_client_maps_sibling_4xx_and_dead_hosts():
         run(dead())
 
 
-def test_llm_client_chat_and_models():
+def test_llm_client_chat_and_models(sibling):
     async def go():
-        client = LLMClient("http://sibling/v1", transport=httpx.ASGITransport(app=sibling_app()))
+        client = LLMClient(f"{sibling}/v1")
         try:
             return await client.chat([{"role": "user", "content": "hi"}]), await client.models()
         finally:
@@ -100,13 +105,14 @@ def test_every_request_carries_the_key_and_no_cookie_an_upstream_set():
         answer.set_cookie("session", "caller-one")
         return answer
 
-    async def go():
-        client = LLMClient("http://sibling/v1", api_key="k-123", transport=httpx.ASGITransport(app=app))
+    async def go(url):
+        client = LLMClient(f"{url}/v1", api_key="k-123")
         try:
             return [await client.chat([{"role": "user", "content": "你好"}]) for _ in range(2)]
         finally:
             await client.aclose()
 
-    assert run(go()) == ["ok", "ok"]
+    with serve_app(app) as url:
+        assert run(go(url)) == ["ok", "ok"]
     assert [headers.get("authorization") for headers in seen] == ["Bearer k-123", "Bearer k-123"]
     assert "cookie" not in seen[1]

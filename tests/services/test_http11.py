@@ -7,26 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
 import ipaddress
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
+from services.clients import ServiceClient
 from services.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from services.keepalive import KeepAliveTransport
 from services.upstream import map_upstream_errors, upstream_client
 from tests.conftest import free_port, serve_app
 
 CHINESE = "上海的天气怎么样？请用中文回答。"
+BIG_JSON = {"rows": [f"{i} {CHINESE}" for i in range(30000)]}  # 1.5 MB: past the connection's read-ahead
 
 
 def echo_app() -> FastAPI:
@@ -44,6 +49,20 @@ def echo_app() -> FastAPI:
                 yield bytes([i]) * 65536  # 5 MiB in all, faster than a slow reader takes it
 
         return StreamingResponse(parts())
+
+    @app.get("/json/big")
+    async def big_json() -> Response:
+        return Response(orjson.dumps(BIG_JSON), media_type="application/json")
+
+    @app.get("/json/chunked")
+    async def chunked_json() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            text = orjson.dumps({"text": CHINESE, "n": 3})
+            for i in range(0, len(text), 7):  # cut inside a character too
+                yield text[i : i + 7]
+                await asyncio.sleep(0.01)
+
+        return StreamingResponse(parts(), media_type="application/json")
 
     @app.get("/events")
     async def events() -> StreamingResponse:
@@ -114,6 +133,65 @@ def test_a_body_larger_than_the_read_ahead_arrives_whole(upstream):
     assert body == b"".join(bytes([i]) * 65536 for i in range(80)) and again == 200
 
 
+def json_calls(url: str, *paths: str) -> list:
+    async def go() -> list:
+        client = ServiceClient(url, name="the test upstream", timeout_s=10)
+        try:
+            return [await client.get_json(path) for path in paths]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_json_answer_larger_than_the_read_ahead_or_chunked_arrives_whole(upstream):
+    big, chunked, again = json_calls(upstream, "/json/big", "/json/chunked", "/json/big")
+    assert big == BIG_JSON and again == BIG_JSON
+    assert chunked == {"text": CHINESE, "n": 3}
+
+
+def raw_json_upstream(answer: bytes) -> Handler:
+    async def handle(reader, writer):
+        writer.write(answer)
+        await writer.drain()
+
+    return handle
+
+
+def json_call_against(handle: Handler) -> object:
+    async def go() -> object:
+        server, url = await raw_server(handle)
+        async with server:
+            client = ServiceClient(url, name="the test upstream", timeout_s=5)
+            try:
+                return await client.get_json("/")
+            finally:
+                await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_json_answer_compressed_though_not_asked_to_be_is_read():
+    body = gzip.compress(orjson.dumps({"text": CHINESE}))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    answer = head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    assert json_call_against(raw_json_upstream(answer)) == {"text": CHINESE}
+
+
+def test_a_json_answer_with_nan_as_python_writes_it_is_read():
+    body = b'{"score": NaN, "text": "\xe4\xbd\xa0\xe5\xa5\xbd"}'
+    answer = json_call_against(
+        raw_json_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    )
+    assert isinstance(answer, dict) and math.isnan(answer["score"]) and answer["text"] == "你好"
+
+
+def test_an_answer_that_is_not_json_is_a_502_naming_the_upstream():
+    body = "<html>网关错误</html>".encode()
+    with pytest.raises(UpstreamError, match="the test upstream at .* answered with something that is not JSON"):
+        json_call_against(raw_json_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)))
+
+
 # --- broken upstreams, on raw sockets ------------------------------------------------------------
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -130,71 +208,83 @@ async def raw_server(handle: Handler) -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
-async def fetch(url: str, timeout_s: float = 5) -> bytes:
+@pytest.fixture(params=["send", "exchange"])
+def way(request) -> str:
+    """Each broken upstream is met by both ways of a request: httpx's ``Response`` (``send``, as streams
+    go) and a whole answer as bytes (``exchange``, as JSON calls go)."""
+    return request.param
+
+
+async def fetch(url: str, timeout_s: float = 5, way: str = "send") -> bytes:
     async with upstream_client(url, timeout_s=timeout_s) as http:
         with map_upstream_errors("the test upstream"):
-            response = await http.get("/")
-            return response.content
+            if way == "send":
+                return (await http.get("/")).content
+            transport = http._transport
+            assert isinstance(transport, KeepAliveTransport)
+            request = f"GET / HTTP/1.1\r\nHost: {httpx.URL(url).netloc.decode()}\r\n\r\n".encode()
+            answer = await transport.exchange(httpx.URL(url), request, httpx.Timeout(timeout_s).as_dict())
+            return answer.body
 
 
-def against(handle: Handler, timeout_s: float = 5) -> bytes:
+def against(handle: Handler, way: str, timeout_s: float = 5) -> bytes:
     async def go() -> bytes:
         server, url = await raw_server(handle)
         async with server:
-            return await fetch(url, timeout_s)
+            return await fetch(url, timeout_s, way)
 
     return asyncio.run(go())
 
 
-def test_a_body_cut_short_is_a_502_not_a_truncated_answer():
+def test_a_body_cut_short_is_a_502_not_a_truncated_answer(way):
     async def cut(reader, writer):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b'{"partial": "')
         await writer.drain()
 
     with pytest.raises(UpstreamError, match="the test upstream failed: RemoteProtocolError"):
-        against(cut)
+        against(cut, way)
 
 
-def test_an_answer_that_is_not_http_is_a_502():
+def test_an_answer_that_is_not_http_is_a_502(way):
     async def garbage(reader, writer):
         writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
         await writer.drain()
         await asyncio.sleep(0.2)
 
     with pytest.raises(UpstreamError, match="RemoteProtocolError"):
-        against(garbage)
+        against(garbage, way)
 
 
-def test_closing_without_an_answer_is_a_502():
+def test_closing_without_an_answer_is_a_502(way):
     async def hang_up(reader, writer):
         pass
 
     with pytest.raises(UpstreamError, match="the test upstream failed: ClosedWithoutAnswer"):
-        against(hang_up)
+        against(hang_up, way)
 
 
-def test_an_upstream_that_never_answers_is_a_504_after_the_read_timeout():
+def test_an_upstream_that_never_answers_is_a_504_after_the_read_timeout(way):
     async def silent(reader, writer):
         await asyncio.sleep(10)
 
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout, match="timed out"):
-        against(silent, timeout_s=0.5)
+        against(silent, way, timeout_s=0.5)
     assert time.monotonic() - started < 3
 
 
-def test_a_body_that_ends_with_the_connection_is_read_to_its_end():
+def test_a_body_that_ends_with_the_connection_is_read_to_its_end(way):
     async def http10(reader, writer):
         writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
         writer.write(CHINESE.encode() * 3)
         await writer.drain()
 
-    assert against(http10).decode() == CHINESE * 3
+    assert against(http10, way).decode() == CHINESE * 3
 
 
-def test_a_refused_connection_is_unreachable():
+def test_a_refused_connection_is_unreachable(way):
     with pytest.raises(UpstreamUnreachable, match="could not reach the test upstream"):
-        asyncio.run(fetch(f"http://127.0.0.1:{free_port()}"))
+        asyncio.run(fetch(f"http://127.0.0.1:{free_port()}", way=way))
 
 
 def test_an_answer_that_asks_to_close_is_not_reused():

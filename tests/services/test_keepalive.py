@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from services.clients import ServiceClient
 from services.errors import UpstreamError, UpstreamTimeout
 from services.keepalive import KeepAliveTransport
 from services.upstream import map_upstream_errors, upstream_client
@@ -87,6 +88,21 @@ def test_requests_one_after_another_share_one_connection(upstream):
             return {(await http.get("/port")).json()["port"] for _ in range(5)}
 
     assert len(asyncio.run(ports())) == 1
+
+
+def test_json_calls_share_the_pool_and_its_bound(upstream, app):
+    async def calls() -> tuple[set[int], list[dict]]:
+        json_client = ServiceClient(upstream, name="the test upstream", max_connections=2)
+        try:
+            ports = {(await json_client.get_json("/port"))["port"] for _ in range(5)}
+            app.state.most_busy = 0
+            answers = await asyncio.gather(*(json_client.get_json("/slow") for _ in range(6)))
+        finally:
+            await json_client.aclose()
+        return ports, answers
+
+    ports, answers = asyncio.run(calls())
+    assert len(ports) == 1 and answers == [{}] * 6 and app.state.most_busy == 2
 
 
 def test_at_most_max_connections_requests_are_in_flight(upstream, app):
@@ -187,6 +203,22 @@ def test_a_request_the_servers_keep_alive_close_crosses_goes_once_more_on_a_new_
     answers, seen = asyncio.run(two_posts())
     assert answers == [first, second]
     assert seen == [(1, first), (1, second), (2, second)]  # the second, unanswered on connection 1, again on 2
+
+
+def test_a_json_call_the_servers_keep_alive_close_crosses_goes_once_more_on_a_new_connection():
+    first, second = {"text": "第一个"}, {"text": "第二个 second"}
+
+    async def two_calls() -> tuple[list[dict], list[int]]:
+        server, handler, url = await closing_on_reuse_server()
+        json_client = ServiceClient(url, name="the test upstream")
+        async with server:
+            try:
+                answers = [await json_client.post_json("/", body) for body in (first, second)]
+            finally:
+                await json_client.aclose()
+        return answers, [number for number, _ in handler.seen]
+
+    assert asyncio.run(two_calls()) == ([first, second], [1, 1, 2])
 
 
 def test_a_streamed_body_is_not_sent_again():
