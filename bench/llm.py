@@ -164,22 +164,30 @@ async def one_stream(client: httpx.AsyncClient, url: str) -> tuple[float, float,
     return first, time.perf_counter() - started, chunks
 
 
+def in_turn(targets: dict[str, str], round_number: int) -> list[tuple[str, str]]:
+    """The targets, each round starting one further on: none always follows the same one (two lingxi trees
+    share the interpreter's code in the CPU's caches, so the second of a pair would run warm)."""
+    items = list(targets.items())
+    start = round_number % len(items)
+    return items[start:] + items[:start]
+
+
 async def sequential(targets: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
-    """One request at a time, the targets taking turns, so background noise hits them alike."""
+    """One request at a time, the targets taking turns (``in_turn``), so background noise hits them alike."""
     payload = {"model": MODEL, "messages": MESSAGES}
     latencies: dict[str, list[float]] = {name: [] for name in targets}
     ttfts: dict[str, list[float]] = {name: [] for name in targets}
     totals: dict[str, list[float]] = {name: [] for name in targets}
     async with httpx.AsyncClient(timeout=30) as client:
         for i in range(runs + 10):  # the first 10 rounds warm up
-            for name, url in targets.items():
+            for name, url in in_turn(targets, i):
                 started = time.perf_counter()
                 response = await client.post(f"{url}/chat/completions", json=payload)
                 response.raise_for_status()
                 if i >= 10:
                     latencies[name].append(time.perf_counter() - started)
         for i in range(runs // 2 + 5):
-            for name, url in targets.items():
+            for name, url in in_turn(targets, i):
                 first, total, _ = await one_stream(client, url)
                 if i >= 5:
                     ttfts[name].append(first)
