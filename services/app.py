@@ -39,6 +39,25 @@ ErrorRenderer = Callable[[int, str, str], dict[str, Any]]
 HealthRenderer = Callable[[Health], dict[str, Any]]
 
 
+class CappedBody:
+    """``receive``, raising ``PayloadTooLarge`` once the body passes ``limit`` bytes, and remembering it."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        self.exceeded: PayloadTooLarge | None = None
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = PayloadTooLarge(f"request body is larger than {self.limit} bytes")
+                raise self.exceeded
+        return message
+
+
 class KernelMiddleware:
     def __init__(self, app: ASGIApp, settings: ServiceSettings, metrics: Metrics, render: ErrorRenderer) -> None:
         self.app = app
@@ -61,18 +80,28 @@ class KernelMiddleware:
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         status = 0  # 0 until the response starts
+        body = CappedBody(receive, self.settings.max_request_bytes)
+        replaced = False  # the app's answer to a body over the cap, sent as the kernel's 413 instead
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            nonlocal status, replaced
+            if message["type"] != "http.response.start":
+                if not replaced:
+                    await send(message)
+                return
+            rest = None
+            if body.exceeded and message["status"] != 413:  # the route took the cap's error for a bad body
+                replaced = True
+                message, rest = self._rejection(413, body.exceeded.message, "payload_too_large")
+            status = message["status"]
+            message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
+            if rest is not None:
+                await send(rest)
 
         self.metrics.in_flight_here.inc()
         try:
-            await self._handle(scope, receive, send_with_id, headers)
+            await self._handle(scope, body.receive, send_with_id, headers)
         except Exception:  # the last resort: log the trace, answer a generic 500 if nothing was sent yet
             log.exception("unhandled error in %s %s (request id %s)", scope["method"], scope["path"], request_id)
             if status == 0:
@@ -107,7 +136,6 @@ class KernelMiddleware:
         if length is not None and length.isdigit() and int(length) > limit:
             await self._reject(send, 413, f"request body is larger than {limit} bytes", "payload_too_large")
             return
-        receive = self._capped(receive, limit)
         if scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
@@ -124,29 +152,21 @@ class KernelMiddleware:
         finally:
             self.slots.release()
 
-    @staticmethod
-    def _capped(receive: Receive, limit: int) -> Receive:
-        received = 0
-
-        async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-            return message
-
-        return capped_receive
-
     async def _reject(
         self, send: Send, status: int, message: str, error_type: str, extra_headers: dict[str, str] | None = None
     ) -> None:
+        for part in self._rejection(status, message, error_type, extra_headers):
+            await send(part)
+
+    def _rejection(
+        self, status: int, message: str, error_type: str, extra_headers: dict[str, str] | None = None
+    ) -> tuple[Message, Message]:
+        """The ASGI messages of the kernel's own error answer."""
         body = json.dumps(self.render(status, message, error_type)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.encode(), v.encode()) for k, v in (extra_headers or {}).items()]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        start = {"type": "http.response.start", "status": status, "headers": headers}
+        return start, {"type": "http.response.body", "body": body}
 
 
 def describe_validation_error(exc: RequestValidationError) -> tuple[int, str]:

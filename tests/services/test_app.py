@@ -144,6 +144,28 @@ def test_request_body_cap_is_413():
         assert "100 bytes" in response.json()["error"]["message"]
 
 
+def test_a_body_over_the_cap_without_a_length_is_413_even_where_fastapi_parses_it():
+    """FastAPI takes any error while reading a JSON body for a malformed body (400); the cap's is a 413."""
+    app, _ = make_app(max_request_bytes=100)
+
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(20):
+            yield "长文本".encode()
+        yield b'"}'
+
+    with TestClient(app) as client:
+        response = client.post("/echo", content=chunks(), headers={"content-type": "application/json"})
+        assert response.status_code == 413
+        assert response.json()["error"] == {
+            "message": "request body is larger than 100 bytes",
+            "type": "payload_too_large",
+            "code": 413,
+        }
+        assert response.headers["x-request-id"]
+        assert client.post("/echo", json={"text": "短"}).json() == {"text": "短"}
+
+
 def test_requests_beyond_the_queue_get_429():
     app, _ = make_app(max_concurrency=1, max_queue=1)
 
