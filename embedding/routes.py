@@ -29,7 +29,6 @@ from embedding.service import EmbeddingService
 from embedding.vectors import cosine, to_base64
 from services.app import app_state
 from services.errors import BadRequest
-from services.json_route import JsonBodyRoute
 from services.openai_models import model_list
 
 
@@ -42,7 +41,7 @@ class VectorsResponse(JSONResponse):
 
 RESERVED = {"health", "livez", "metrics", "similarity", "rerank", "v1", "docs", "redoc", "openapi.json"}
 ServiceDep = Annotated[EmbeddingService, app_state("service")]
-router = APIRouter(route_class=JsonBodyRoute)  # /v1/embeddings takes the short way in
+router = APIRouter()  # included on JSON lanes: /v1/embeddings skips FastAPI's router
 
 
 # --- OpenAI / Cohere / Jina ------------------------------------------------------------------------

@@ -19,11 +19,10 @@ from llm.routes.common import ModelsDep, SiblingsDep, chat_request, checked, com
 from llm.schemas import OpenAIChatRequest
 from llm.siblings import Siblings
 from services.errors import NotFound
-from services.json_route import JsonBodyRoute
 from services.openai_models import model_card
 from services.streaming import sse_response
 
-router = APIRouter(route_class=JsonBodyRoute)
+router = APIRouter()  # included on JSON lanes: /v1/chat/completions skips FastAPI's router
 
 
 @router.post("/v1/chat/completions")
