@@ -5,6 +5,13 @@ One worker takes the oldest piece, waits up to ``max_wait_s`` for more inputs of
 (modality and input type) to fill a batch, runs the blocking ``encode`` in a thread, and hands each
 request its rows. While the model runs one batch the next one fills. The queue holds at most
 ``max_queued`` inputs; a request that would overflow it gets a 429.
+
+An idle model starts at once (``max_wait_s`` 0, the default). But a call that answered several
+requests is likely to see their clients come back at once: for a short while after it (a quarter of
+the call's time, at most ``FOLLOW_UP_MOST_S``) the next batch waits for as many inputs as that call
+had, so the returning clients share one call instead of one or two of them taking a call alone and
+the rest the next (64 single-text clients on 2 cores: batches of 1 and 63 in turn, 7-11 % fewer
+texts/s). A lone client, one request at a time, never waits: its call answered one request.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
     from embedding.config import Settings
 
 log = logging.getLogger("lingxi.embedding")
+
+FOLLOW_UP_SHARE = 0.25  # of the last call's time: how long its answered clients are waited for
+FOLLOW_UP_MOST_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class BatchQueue:
         self.queued = 0
         self.batches = 0
         self._arrived = asyncio.Event()
+        self._follow_up = (0, 0.0)  # (inputs, until): the next batch waits for these, see the module's doc
         self._worker: asyncio.Task[None] | None = None
 
     @classmethod
@@ -129,6 +140,8 @@ class BatchQueue:
             if not batch:
                 continue
             items = [item for piece in batch for item in piece.items]
+            self._follow_up = (0, 0.0)
+            started = time.monotonic()
             try:
                 output = await asyncio.to_thread(self.encode, batch[0].key, items)
             except Exception as exc:  # handed to the requests of this batch, which render it
@@ -137,6 +150,7 @@ class BatchQueue:
                         piece.job.future.set_exception(exc)
                 continue
             self.batches += 1
+            answered = 0
             start = 0
             for piece in batch:
                 end = start + len(piece.items)
@@ -144,6 +158,10 @@ class BatchQueue:
                 start = end
                 if not piece.job.future.done():
                     piece.job.deliver(piece.offset, rows)
+                    answered += piece.job.future.done()
+            if answered > 1:
+                ended = time.monotonic()
+                self._follow_up = (len(items), ended + min((ended - started) * FOLLOW_UP_SHARE, FOLLOW_UP_MOST_S))
 
     def _drop_cancelled(self) -> None:
         while self.pieces and self.pieces[0].job.future.done():
@@ -157,17 +175,21 @@ class BatchQueue:
             self._drop_cancelled()
         first = self.pieces[0]
         if self.merge:
-            deadline = first.arrived + self.max_wait_s
-            while self._count(first.key) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-                except asyncio.TimeoutError:
-                    break
+            await self._fill(first.key, self.max_batch, first.arrived + self.max_wait_s)
+            await self._fill(first.key, *self._follow_up)
         return self._take(first.key)
+
+    async def _fill(self, key: Hashable, inputs: int, deadline: float) -> None:
+        """Until ``inputs`` inputs of ``key`` wait in the queue, or ``deadline`` (``time.monotonic()``) passes."""
+        while self._count(key) < inputs:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     def _count(self, key: Hashable) -> int:
         return sum(len(p.items) for p in self.pieces if p.key == key and not p.job.future.done())

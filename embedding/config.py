@@ -106,7 +106,8 @@ class Settings(ServiceSettings):
         0.0,
         ge=0,
         description="How long the first waiting input waits for others to fill a batch. 0 (default): none, an idle "
-        "model starts at once, and requests arriving while it runs form the next batch.",
+        "model starts at once, and requests arriving while it runs form the next batch (after a call that answered "
+        "several requests, the next waits briefly for their clients to come back: docs/embedding.md).",
     )
     batching: bool = Field(
         True, description="Batch inputs of concurrent requests together (false: each request is encoded alone)."

@@ -2,11 +2,14 @@
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
+from embedding import batching
 from embedding.batching import BatchOutput, BatchQueue
 from services.errors import TooManyRequests
 
@@ -115,3 +118,56 @@ def test_a_cancelled_request_leaves_the_queue():
     sizes, kept = asyncio.run(scenario())
     assert sizes == [1, 4]
     assert kept.vectors[:, 0].tolist() == [4, 5, 6, 7]
+
+
+class TimedEncoder:
+    """A stand-in model whose every call takes ``seconds``, remembering when each call began and ended."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls: list[tuple[float, float, int]] = []  # (began, ended, inputs)
+
+    def __call__(self, key, items):
+        began = time.monotonic()
+        time.sleep(self.seconds)
+        self.calls.append((began, time.monotonic(), len(items)))
+        return BatchOutput(np.zeros((len(items), 2), np.float32), [1] * len(items), [False] * len(items))
+
+
+def test_clients_a_call_answered_share_the_next_call_when_they_come_back(monkeypatch):
+    """Three concurrent clients, one back at once and two a little later: one call for the three, not 1 + 2."""
+    monkeypatch.setattr(batching, "FOLLOW_UP_MOST_S", 1.0)  # the window: a quarter of a 0.3 s call
+
+    async def client(queue: BatchQueue, second_after: float) -> None:
+        await queue.submit("text", [0])
+        await asyncio.sleep(second_after)
+        await queue.submit("text", [1])
+
+    async def scenario():
+        encoder = TimedEncoder(0.3)
+        queue = BatchQueue(encoder, max_batch=8, max_wait_s=0, max_queued=100)
+        queue.start()
+        await asyncio.gather(client(queue, 0), client(queue, 0.01), client(queue, 0.02))
+        await queue.aclose()
+        return [inputs for _, _, inputs in encoder.calls]
+
+    assert asyncio.run(scenario()) == [3, 3]
+
+
+def test_a_lone_client_never_waits_for_others(monkeypatch):
+    monkeypatch.setattr(batching, "FOLLOW_UP_MOST_S", 1.0)
+
+    async def scenario():
+        encoder = TimedEncoder(0.3)
+        queue = BatchQueue(encoder, max_batch=8, max_wait_s=0, max_queued=100)
+        queue.start()
+        for text in range(3):
+            await queue.submit("text", [text])
+        await queue.submit("text", list(range(20)))  # split over three calls, one request
+        await queue.aclose()
+        return encoder.calls
+
+    calls = asyncio.run(scenario())
+    assert [inputs for _, _, inputs in calls] == [1, 1, 1, 8, 8, 4]
+    gaps = [began - ended for (_, ended, _), (began, _, _) in pairwise(calls)]
+    assert max(gaps) < 0.05, f"the model waited {max(gaps):.3f} s between a lone client's calls (window: 0.075 s)"
