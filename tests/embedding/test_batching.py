@@ -161,13 +161,13 @@ def test_a_lone_client_never_waits_for_others(monkeypatch):
         encoder = TimedEncoder(0.3)
         queue = BatchQueue(encoder, max_batch=8, max_wait_s=0, max_queued=100)
         queue.start()
-        for text in range(3):
-            await queue.submit("text", [text])
+        for items in ([0], [1, 2, 3], [4]):  # after a call of 3 inputs, 1: nobody else is coming
+            await queue.submit("text", items)
         await queue.submit("text", list(range(20)))  # split over three calls, one request
         await queue.aclose()
         return encoder.calls
 
     calls = asyncio.run(scenario())
-    assert [inputs for _, _, inputs in calls] == [1, 1, 1, 8, 8, 4]
+    assert [inputs for _, _, inputs in calls] == [1, 3, 1, 8, 8, 4]
     gaps = [began - ended for (_, ended, _), (began, _, _) in pairwise(calls)]
     assert max(gaps) < 0.05, f"the model waited {max(gaps):.3f} s between a lone client's calls (window: 0.075 s)"
