@@ -15,7 +15,8 @@ def test_embedded_model_is_assembled_once_and_verified(tmp_path):
     assert {p.name for p in directory.iterdir()} >= {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
     written = model.stat().st_mtime_ns
     assert embedded_whisper_dir(tmp_path) == directory and model.stat().st_mtime_ns == written
-    assert [p.name for p in tmp_path.iterdir()] == ["whisper-base"]  # no partial files left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["whisper-base"]
+    assert not [p.name for p in directory.iterdir() if p.name.endswith(".partial")]  # no partial files left behind
 
 
 def test_an_unverified_copy_is_rebuilt(tmp_path):
