@@ -14,7 +14,7 @@ from services.settings import ServiceSettings
 
 
 class Engine(str, enum.Enum):
-    llamacpp = "llamacpp"  # in-process llama.cpp on a GGUF file (embedded default: SmolLM2-135M-Instruct)
+    llamacpp = "llamacpp"  # in-process llama.cpp on a GGUF file (embedded default: Qwen2.5-Coder-0.5B-Instruct)
     local = "local"  # in-process transformers: an HF model dir (or a GGUF, dequantised), CPU or GPU
     openai = "openai"  # any OpenAI-compatible upstream: vLLM, SGLang, Ollama's /v1, a cloud API
     ollama = "ollama"  # Ollama's native /api/chat
@@ -30,6 +30,7 @@ class ModelRoute:
     upstream_url: str | None = None
     upstream_api_key: str | None = None
     gguf_file: str | None = None
+    aliases: tuple[str, ...] = ()  # other names clients may send for it
 
     @property
     def engine_model(self) -> str:
@@ -70,14 +71,23 @@ class Settings(ServiceSettings):
     upstream_retries: int = Field(2, description="Retries when the upstream refuses the connection (nothing sent).")
 
     model_path: str | None = Field(
-        None, description="llamacpp: a .gguf file; local: an HF model dir or a .gguf file (default: embedded SmolLM2)."
+        None,
+        description="llamacpp: a .gguf file; local: an HF model dir or a .gguf file (default: LLM_EMBEDDED_MODEL).",
+    )
+    embedded_model: str = Field(
+        "qwen2.5-coder:0.5b",
+        description="The model installed with lingxi that runs when LLM_MODEL_PATH is unset: qwen2.5-coder:0.5b "
+        "(Qwen2.5-Coder-0.5B-Instruct Q4_K_M, Chinese and English) or smollm2:135m (SmolLM2-135M-Instruct, "
+        "English only, faster).",
     )
     gguf_file: str | None = Field(None, description="llamacpp/local: GGUF file name inside LLM_MODEL_PATH.")
     device: str = Field("cpu", description="local engine: torch device (cpu, cuda, cuda:1).")
     threads: int | None = Field(
         None,
-        description="llamacpp/local: CPU threads (default: half the cores, at least 1; the server and the "
-        "other services need the rest — on a busy 2-core box 2 threads ran 6x slower than 1).",
+        ge=1,
+        description="llamacpp/local: CPU threads (default: llamacpp picks 1 to all cores before each decode, by how "
+        "busy the machine is, since llama.cpp's spinning threads run slower than one on a busy box; local: half "
+        "the cores).",
     )
     max_tokens: int = Field(512, description="Default and largest number of tokens the in-process engines generate.")
     max_input_tokens: int = Field(4096, description="llamacpp/local: longest prompt in tokens (400 above it).")
@@ -86,9 +96,11 @@ class Settings(ServiceSettings):
         "auto",
         description="llamacpp: re-encode the GGUF once (into LLM_MODEL_CACHE_DIR) before serving it; auto: f16 "
         "for the embedded SmolLM2 Q4_1 (its int8-activation kernels change the answers and barely batch), "
-        "none for a file of yours.",
+        "none for the embedded Qwen and a file of yours.",
     )
-    model_cache_dir: Path = Field(Path(".data/models"), description="llamacpp: where converted GGUF files are kept.")
+    model_cache_dir: Path = Field(
+        Path(".data/models"), description="llamacpp: where the embedded Qwen is joined, and converted GGUFs kept."
+    )
     local_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."
     )

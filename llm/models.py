@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from llm.config import Engine, ModelRoute, Settings
+from llm.embedded import embedded, is_embedded
 from llm.engines import ENGINES
 from llm.engines.base import ChatEngine
-from llm.engines.local import EMBEDDED_NAME
 from services.engine import Lifecycle
 from services.errors import NotFound
 from services.health import Health, Status
@@ -54,8 +54,9 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
     if table is None:
         engine = settings.engine
         upstream_model = settings.model_path if engine in IN_PROCESS else settings.upstream_model
-        name = settings.model_name or (EMBEDDED_NAME if engine in IN_PROCESS and not upstream_model else None)
-        name = name or upstream_model or engine.value
+        if engine in IN_PROCESS and not upstream_model:
+            upstream_model = embedded(settings.embedded_model).name
+        name = settings.model_name or upstream_model or engine.value
         table = {name: {"engine": engine.value, "upstream_model": upstream_model, "gguf_file": settings.gguf_file}}
     routes = []
     for name, spec in table.items():
@@ -71,6 +72,12 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
             raise ValueError(f"LLM_MODELS entry {name!r} has unknown keys {sorted(unknown)}")
         if engine not in IN_PROCESS and not merged.get("upstream_url"):
             raise ValueError(f"model {name!r} uses the {engine.value} engine but LLM_UPSTREAM_URL is not set")
+        if engine in IN_PROCESS:
+            model = merged.get("upstream_model") or settings.embedded_model
+            if is_embedded(model):  # served under its name; its other names are aliases
+                known = embedded(model)
+                merged["upstream_model"] = known.name
+                merged["aliases"] = tuple(alias for alias in (known.name, *known.aliases) if alias != name)
         routes.append(ModelRoute(name=name, engine=engine, **merged))
     return routes
 
@@ -79,7 +86,10 @@ class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.routes = {route.name: route for route in routes_from(settings)}
-        self.default = settings.default_model or next(iter(self.routes))
+        self.aliases = {alias: route.name for route in self.routes.values() for alias in route.aliases}
+        for name in self.routes:
+            self.aliases.pop(name, None)  # a served name is never an alias of another
+        self.default = self.aliases.get(settings.default_model or "", settings.default_model) or next(iter(self.routes))
         if self.default not in self.routes:
             raise ValueError(f"LLM_DEFAULT_MODEL {self.default!r} is not among the served models {list(self.routes)}")
         engines: dict[tuple[Any, ...], ChatEngine] = {}
@@ -92,7 +102,8 @@ class ModelRegistry:
         self.lifecycles = {engine: Lifecycle(engine.description, engine) for engine in engines.values()}
 
     def resolve(self, name: str | None) -> tuple[ModelRoute, ChatEngine]:
-        route = self.routes.get(name or self.default)
+        name = name or self.default
+        route = self.routes.get(name) or self.routes.get(self.aliases.get(name, ""))
         if route is None:
             raise NotFound(f"model {name!r} not found; available: {', '.join(self.routes)}")
         return route, self.engine_of[route.name]

