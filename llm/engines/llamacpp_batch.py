@@ -1,46 +1,25 @@
-"""llama.cpp through llama-cpp-python's C API: the model, and the scheduler that batches every request.
+"""The scheduler that batches every request of a llama.cpp model (``llamacpp_model.Model``).
 
-``Model`` loads a GGUF file and owns its llama.cpp context (a KV cache with ``parallel`` sequences).
-``Scheduler`` is the one thread that touches that context. Requests wait in its queue and take a
-free sequence; each ``llama_decode`` carries the next token of every sequence that is generating
+``Scheduler`` is the one thread that touches the model's context. Requests wait in its queue and take
+a free sequence; each ``llama_decode`` carries the next token of every sequence that is generating
 plus prompt tokens of the ones still reading theirs (up to ``n_batch``), so concurrent requests
-share each pass over the weights (continuous batching, as llama.cpp's own server does). Every
-sequence has its own sampler chain and, when constrained, its own grammar. A job that is cancelled,
-hits a stop, its ``max_tokens`` or end of generation frees its sequence (and its KV cache) at once.
+share each pass over the weights (continuous batching, as llama.cpp's own server does). Before each
+decode it sets the threads (``cpu_threads``) unless they are fixed. A job that is cancelled, hits a
+stop, its ``max_tokens`` or end of generation frees its sequence (and its KV cache) at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import ctypes
-import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-log = logging.getLogger("lingxi.llm")
-N_BATCH = 512  # tokens per llama_decode: one per generating sequence, the rest for prompts
-TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
-
-
-class DecodeError(RuntimeError):
-    pass
-
-
-@dataclass
-class Sampling:
-    temperature: float | None = None  # None or 0: greedy
-    top_p: float | None = None
-    top_k: int | None = None
-    seed: int | None = None
-    grammar: str | None = None  # GBNF the answer must follow
+from llm.engines.cpu_threads import ThreadChooser
+from llm.engines.llamacpp_model import N_BATCH, DecodeError, Model, Sampling, closing
 
 
 @dataclass
@@ -85,202 +64,13 @@ def deliver(queue: asyncio.Queue[tuple[str, Any]], events: list[tuple[str, Any]]
         queue.put_nowait(event)
 
 
-CONVERSIONS = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0"}
-
-
-def converted(path: Path, kind: str, cache_dir: Path, threads: int) -> Path:
-    """``path`` re-encoded as ``kind`` with llama.cpp's quantizer, once: later loads reuse the file."""
-    import llama_cpp as lib
-
-    target = cache_dir / f"{path.stem}.{kind.upper()}.gguf"
-    if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache_dir / f".{target.name}.{os.getpid()}.partial"
-    params = lib.llama_model_quantize_default_params()
-    params.ftype = getattr(lib, CONVERSIONS[kind])
-    params.allow_requantize = True
-    params.nthread = threads
-    try:
-        if lib.llama_model_quantize(str(path).encode(), str(partial).encode(), params) != 0:
-            raise ValueError(f"llama.cpp could not convert {path} to {kind}")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
-
-
-def holding_the_gil(lib: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """Short llama.cpp calls that keep the GIL (ctypes' CDLL releases it for every call).
-
-    Taking the GIL back can wait for the 5 ms switch interval while the event loop runs Python, and a
-    step makes a few calls per sequence: releasing it only for ``llama_decode`` keeps batching fast.
-    """
-    held = ctypes.PyDLL(lib.llama_cpp._lib._name)
-    functions = {}
-    for name in names:
-        function, binding = getattr(held, name), getattr(lib, name)
-        function.argtypes, function.restype = binding.argtypes, binding.restype
-        functions[name] = function
-    return functions
-
-
-class Model:
-    """A GGUF model with a context of ``parallel`` sequences of ``seq_tokens`` each."""
-
-    def __init__(self, path: str, *, threads: int, parallel: int, seq_tokens: int) -> None:
-        import llama_cpp as lib
-
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # llama.cpp's load chatter
-        self.lib = lib
-        lib.llama_backend_init()
-        self.model = lib.llama_model_load_from_file(path.encode(), lib.llama_model_default_params())
-        if not self.model:
-            raise ValueError(f"llama.cpp could not load {path}")
-        self.vocab = lib.llama_model_get_vocab(self.model)
-        self.n_vocab = lib.llama_vocab_n_tokens(self.vocab)
-        self.seq_tokens = min(seq_tokens, lib.llama_model_n_ctx_train(self.model))
-        params = lib.llama_context_default_params()
-        params.n_ctx = self.seq_tokens * parallel
-        params.n_batch = params.n_ubatch = N_BATCH
-        params.n_seq_max = parallel
-        params.n_threads = params.n_threads_batch = threads
-        params.no_perf = True
-        # one KV buffer for all sequences: attention then reads only the cells in use; per-sequence
-        # buffers read each sequence's whole (padded) buffer, which here halved 8-stream throughput
-        params.kv_unified = True
-        self.ctx = lib.llama_init_from_model(self.model, params)
-        if not self.ctx:
-            lib.llama_model_free(self.model)
-            raise ValueError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {path}")
-        self.memory = lib.llama_get_memory(self.ctx)
-        self.ends = {token for token in range(self.n_vocab) if lib.llama_vocab_is_eog(self.vocab, token)}
-        self.fast = holding_the_gil(lib, ("llama_sampler_sample", "llama_sampler_apply", "llama_sampler_accept"))
-        self.pieces: dict[int, bytes] = {}
-        self.candidates = np.zeros(self.n_vocab, dtype=TOKEN_DATA)
-        self.candidates["id"] = np.arange(self.n_vocab)
-
-    def close(self) -> None:
-        self.lib.llama_free(self.ctx)
-        self.lib.llama_model_free(self.model)
-
-    # --- what the model says about itself ---------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        buffer = ctypes.create_string_buffer(256)
-        size = self.lib.llama_model_meta_val_str(self.model, key.encode(), buffer, len(buffer))
-        return buffer.value.decode(errors="replace") if size >= 0 else None
-
-    def chat_template(self) -> str | None:
-        template = self.lib.llama_model_chat_template(self.model, None)
-        return template.decode() if template else None
-
-    def n_params(self) -> int:
-        return int(self.lib.llama_model_n_params(self.model))
-
-    def token_text(self, token: int) -> str:
-        buffer = ctypes.create_string_buffer(64)
-        size = self.lib.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, True)
-        return buffer.raw[: max(size, 0)].decode(errors="replace")
-
-    def special_tokens(self) -> tuple[str, str]:
-        """The text of the BOS and EOS tokens, for chat templates that write them."""
-        lib = self.lib
-        return self.token_text(lib.llama_vocab_bos(self.vocab)), self.token_text(lib.llama_vocab_eos(self.vocab))
-
-    # --- text <-> tokens (thread-safe: the vocabulary is read-only) --------------------------------
-    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
-        data = text.encode()
-        size = len(data) + 8
-        tokens = (self.lib.llama_token * size)()
-        count = self.lib.llama_tokenize(self.vocab, data, len(data), tokens, size, add_special, True)
-        if count < 0:
-            size = -count
-            tokens = (self.lib.llama_token * size)()
-            count = self.lib.llama_tokenize(self.vocab, data, len(data), tokens, size, add_special, True)
-        return list(tokens[:count])
-
-    def piece(self, token: int) -> bytes:
-        """The bytes a generated token stands for (special tokens: none)."""
-        piece = self.pieces.get(token)
-        if piece is None:
-            buffer = ctypes.create_string_buffer(64)
-            size = self.lib.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, False)
-            piece = self.pieces[token] = buffer.raw[: max(size, 0)]
-        return piece
-
-    # --- samplers ---------------------------------------------------------------------------------
-    def samplers(self, sampling: Sampling) -> tuple[Any, Any]:
-        """The sampler chain and the grammar sampler (or None); raises ValueError for a grammar llama.cpp rejects."""
-        lib = self.lib
-        grammar = None
-        if sampling.grammar is not None:
-            grammar = lib.llama_sampler_init_grammar(self.vocab, sampling.grammar.encode(), b"root")
-            if not grammar:
-                raise ValueError("llama.cpp could not parse the grammar")
-        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-        if sampling.temperature:
-            if sampling.top_k:
-                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(sampling.top_k))
-            if sampling.top_p is not None and sampling.top_p < 1:
-                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(sampling.top_p, 1))
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(sampling.temperature))
-            seed = sampling.seed if sampling.seed is not None else lib.LLAMA_DEFAULT_SEED
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        else:
-            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
-        return chain, grammar
-
-    def free_samplers(self, job: Job) -> None:
-        for sampler in (job.chain, job.grammar):
-            if sampler:
-                self.lib.llama_sampler_free(sampler)
-        job.chain = job.grammar = None
-
-    def sample(self, job: Job) -> int:
-        """The next token of ``job``: its chain's pick, checked against its grammar.
-
-        As in llama.cpp's common sampler, the grammar first only checks the token the chain picked;
-        only when it breaks the grammar are the whole vocabulary's logits masked and sampled again.
-        """
-        lib, fast = self.lib, self.fast
-        token = int(fast["llama_sampler_sample"](job.chain, self.ctx, job.output))
-        if job.grammar is None:
-            return token
-        if not self.allowed(job.grammar, token):
-            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, job.output), shape=(self.n_vocab,))
-            candidates = self.candidates.copy()
-            candidates["logit"] = logits
-            array = lib.llama_token_data_array(
-                data=candidates.ctypes.data_as(lib.llama_token_data_p), size=self.n_vocab, selected=-1, sorted=False
-            )
-            fast["llama_sampler_apply"](job.grammar, ctypes.byref(array))
-            fast["llama_sampler_apply"](job.chain, ctypes.byref(array))
-            chosen = array.data[array.selected]
-            if chosen.logit == float("-inf"):  # accepting it would abort the process
-                raise DecodeError("the grammar allows no next token")
-            token = int(chosen.id)
-        fast["llama_sampler_accept"](job.grammar, token)
-        return token
-
-    def allowed(self, grammar: Any, token: int) -> bool:
-        lib = self.lib
-        single = lib.llama_token_data(id=token, logit=1.0, p=0.0)
-        array = lib.llama_token_data_array(data=ctypes.pointer(single), size=1, selected=-1, sorted=False)
-        self.fast["llama_sampler_apply"](grammar, ctypes.byref(array))
-        return bool(single.logit != float("-inf"))
-
-    def is_end(self, token: int) -> bool:
-        return token in self.ends
-
-    def forget(self, seq: int) -> None:
-        self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
-
-
 class Scheduler:
     """The thread that owns the context: admits jobs into free sequences and decodes them together."""
 
-    def __init__(self, model: Model, parallel: int) -> None:
+    def __init__(self, model: Model, parallel: int, threads: ThreadChooser | None = None) -> None:
+        """``threads``: picks the threads before each decode; None keeps the model's own."""
         self.model = model
+        self.threads = threads
         self.free = list(range(parallel - 1, -1, -1))
         self.waiting: deque[Job] = deque()
         self.active: list[Job] = []
@@ -341,7 +131,9 @@ class Scheduler:
                 budget -= len(chunk)
                 if job.fed == len(job.prompt):
                     sampled.append(job)
-        status = self.model.lib.llama_decode(self.model.ctx, batch)
+        if self.threads is not None:
+            self.model.set_threads(self.threads.threads())
+        status = self.model.decode(batch)
         self.steps += 1
         if status != 0:
             error = DecodeError(f"llama.cpp could not decode (status {status})")
@@ -363,7 +155,8 @@ class Scheduler:
 
     def advance(self, job: Job) -> None:
         try:
-            token = self.model.sample(job)
+            close = job.grammar is not None and closing(job.generated, job.max_new_tokens)
+            token = self.model.sample(job.chain, job.grammar, job.output, close=close)
         except Exception as exc:  # a sampler failing is that request's error, not the scheduler's end
             self.release(job, ("error", exc))
             return
@@ -386,7 +179,8 @@ class Scheduler:
             self.free.append(job.seq)
         elif job in self.waiting:
             self.waiting.remove(job)
-        self.model.free_samplers(job)
+        self.model.free_samplers(job.chain, job.grammar)
+        job.chain = job.grammar = None
         if event is not None:
             if event[0] == "end":
                 tail = job.decoder.decode(b"", final=True)
