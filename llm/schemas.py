@@ -47,6 +47,9 @@ class SeedChatRequest(BaseModel):
         return params
 
 
+OPENAI_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed")
+
+
 class OpenAIChatRequest(SeedChatRequest):
     """``POST /v1/chat/completions``: the seed's fields plus every other OpenAI parameter, passed on."""
 
@@ -56,28 +59,49 @@ class OpenAIChatRequest(SeedChatRequest):
     max_completion_tokens: int | None = Field(None, ge=1)
     n: int | None = Field(None, ge=1, le=8)
     seed: int | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    top_k: int | None = Field(None, ge=1)  # vLLM's and llama.cpp's extension
+    repetition_penalty: float | None = Field(None, gt=0, le=10)  # vLLM's name for llama.cpp's repeat_penalty
 
     def params(self) -> dict[str, Any]:
         params = dict(self.model_extra or {})
-        for name in ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed"):
+        for name in (*OPENAI_PARAMS, "frequency_penalty", "presence_penalty", "top_k", "repetition_penalty"):
             if getattr(self, name) is not None:
                 params[name] = getattr(self, name)
         return params
 
 
+SAMPLING_OPTIONS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "repeat_penalty",
+    "repeat_last_n",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "stop",
+)
+
+
 class OllamaOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")  # num_ctx, repeat_penalty, ... are accepted and ignored
+    model_config = ConfigDict(extra="allow")  # num_ctx, mirostat, ... are accepted and ignored
 
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=1)
+    repeat_penalty: float | None = Field(None, gt=0, le=10)
+    repeat_last_n: int | None = Field(None, ge=-1)  # -1: the whole context, as Ollama
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     num_predict: int | None = None
     seed: int | None = None
     stop: Stop = None
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for name in ("temperature", "top_p", "top_k", "seed", "stop"):
+        for name in SAMPLING_OPTIONS:
             if getattr(self, name) is not None:
                 params[name] = getattr(self, name)
         if self.num_predict is not None and self.num_predict > 0:

@@ -1,35 +1,28 @@
 """Tool calls: OpenAI's ``tools`` + ``tool_choice`` (and Ollama's ``tools``), checked before any token.
 
 Every engine gets the request's tools checked here (a malformed tool or a ``tool_choice`` naming no
-tool is a 400). Upstream engines pass them on. The llama.cpp engine answers calls itself, in one
-format for every model: the tools are described in the system message, a call is the JSON object
-``{"name": ..., "arguments": {...}}`` and a grammar holds the model to it:
+tool is a 400). Upstream engines pass them on. The llama.cpp engine answers calls itself:
 
-- ``required`` or a named function: the answer must be a call whose arguments match the function's
-  parameters schema, so even a 135M model returns a call that parses and validates;
-- ``auto``: the answer is either such a call (if it starts with ``{``) or text that does not start
-  with ``{``. The model's first token is its decision, and a call it starts is always finished
-  valid — a tiny model never returns half a call;
-- ``none``: the tools are not described and nothing is constrained.
-
-Earlier calls (assistant ``tool_calls``) are shown to the model as the JSON it would have written,
-and tool results (``role: tool``) as user turns naming the function, because small models' chat
-templates (SmolLM2's among them) know no tool role.
+- the tools reach the model the way it was trained to see them: through its chat template when the
+  template takes ``tools`` (Qwen2.5's does; earlier calls and ``role: tool`` results too), otherwise
+  described in the system message, with calls shown as JSON and results as user turns;
+- ``auto``: the model decides; ``llm.tool_calls`` reads its answer as calls or text;
+- ``required`` or a named function: a grammar holds the answer to the JSON object
+  ``{"name": ..., "arguments": {...}}`` whose arguments match the function's parameters schema;
+- ``none``: the tools are not shown and nothing is constrained.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from llm.engines.local import text_of
+from llm.messages import ROLES, text_of
 from services.errors import BadRequest
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-TEXT_RULE = r"[^{ \t\r\n] [^\x00]*"  # an answer that is not a call: anything not starting with "{"
 
 
 @dataclass(frozen=True)
@@ -91,6 +84,35 @@ def function_of(tool: Any, where: str) -> Function:
 
 
 # --- the prompt ----------------------------------------------------------------------------------
+def template_tools(use: ToolUse) -> list[dict[str, Any]]:
+    """The tools as OpenAI sends them, for a chat template that takes ``tools``."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": f.name, "description": f.description, "parameters": f.parameters},
+        }
+        for f in use.functions
+    ]
+
+
+def native_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages for a chat template that knows tools: calls with object arguments, ``tool`` results."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "assistant" and message.get("tool_calls"):
+            calls = []
+            for call in message["tool_calls"]:
+                function = call.get("function") or {}
+                calls.append({"type": "function", "function": {**function, "arguments": arguments_of(function)}})
+            turns.append({"role": "assistant", "content": text_of(message), "tool_calls": calls})
+        elif role in ("tool", "function"):
+            turns.append({"role": "tool", "content": text_of(message)})
+        else:
+            turns.append({"role": ROLES.get(str(role), str(role)), "content": text_of(message)})
+    return turns
+
+
 def tool_prompt(use: ToolUse) -> str:
     lines = ["You can call these functions:"]
     for function in use.functions:
@@ -106,7 +128,7 @@ def tool_prompt(use: ToolUse) -> str:
 
 
 def template_turns(messages: list[dict[str, Any]], use: ToolUse | None) -> list[dict[str, Any]]:
-    """The messages as a plain chat template renders them: calls as JSON, results as user turns."""
+    """The messages for a chat template without tools: calls as JSON, results as user turns."""
     names = {}
     turns: list[dict[str, Any]] = []
     for message in messages:
@@ -116,12 +138,11 @@ def template_turns(messages: list[dict[str, Any]], use: ToolUse | None) -> list[
             for call in message["tool_calls"]:
                 function = call.get("function") or {}
                 names[call.get("id")] = function.get("name")
-                calls.append(json.dumps({"name": function.get("name"), "arguments": arguments_of(function)}))
+                call_json = {"name": function.get("name"), "arguments": arguments_of(function)}
+                calls.append(json.dumps(call_json, ensure_ascii=False))
             turns.append({"role": "assistant", "content": "\n".join(filter(None, [text_of(message), *calls]))})
         elif role in ("tool", "function"):
-            name = message.get("tool_name") or message.get("name") or names.get(message.get("tool_call_id"))
-            result = f"The function {name or 'you called'} returned: {text_of(message)}"
-            turns.append({"role": "user", "content": result})
+            turns.append(result_turn(message, names))
         else:
             turns.append(message)
     if use is not None:
@@ -131,6 +152,31 @@ def template_turns(messages: list[dict[str, Any]], use: ToolUse | None) -> list[
         else:
             turns.insert(0, {"role": "system", "content": prompt})
     return turns
+
+
+def results_as_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation with its calls left out and their results told as user turns, for a model that
+    keeps calling what it has the answer to: shown its own calls, a small model writes them again."""
+    names = {}
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        if role == "assistant" and message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                names[call.get("id")] = (call.get("function") or {}).get("name")
+            if text_of(message).strip():
+                turns.append({"role": "assistant", "content": text_of(message)})
+        elif role in ("tool", "function"):
+            turns.append(result_turn(message, names))
+        else:
+            turns.append(message)
+    return turns
+
+
+def result_turn(message: dict[str, Any], names: dict[Any, Any]) -> dict[str, Any]:
+    """A tool's result as a user turn naming the function (``names``: call id → function name)."""
+    name = message.get("tool_name") or message.get("name") or names.get(message.get("tool_call_id"))
+    return {"role": "user", "content": f"The function {name or 'you called'} returned: {text_of(message)}"}
 
 
 def arguments_of(function: dict[str, Any]) -> Any:
@@ -146,7 +192,7 @@ def arguments_of(function: dict[str, Any]) -> Any:
 
 # --- the grammar and the answer ------------------------------------------------------------------
 def call_grammar(use: ToolUse) -> str:
-    """GBNF for a call of one of the functions (or, with ``auto``, text that is not a call)."""
+    """GBNF for a call of one of the functions, for ``required`` and a named function."""
     from llm.structured import check_supported, converter_for
 
     converter = converter_for({})
@@ -168,22 +214,5 @@ def call_grammar(use: ToolUse) -> str:
                 rf'{arguments} "}}" space',
             )
         )
-    alternatives = calls if use.must_call else [*calls, converter._add_rule("text", TEXT_RULE)]
-    converter._add_rule("root", " | ".join(alternatives))
+    converter._add_rule("root", " | ".join(calls))
     return str(converter.format_grammar())
-
-
-def parse_call(text: str) -> dict[str, Any] | None:
-    """The OpenAI ``tool_calls`` entry in a generated answer, or None when the answer is text."""
-    stripped = text.strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        call = json.loads(stripped)
-    except ValueError:
-        return None  # cut short by max_tokens
-    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-        return None
-    arguments = json.dumps(call.get("arguments", {}), ensure_ascii=False)
-    function = {"name": call["name"], "arguments": arguments}
-    return {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": function}

@@ -15,7 +15,18 @@ from llm.engines.upstream import RemoteEngine
 from llm.tools import arguments_of
 from services.errors import BadRequest, UpstreamError
 
-OPTION_NAMES = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop"}
+OPTION_NAMES = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "repeat_penalty": "repeat_penalty",
+    "repetition_penalty": "repeat_penalty",
+    "repeat_last_n": "repeat_last_n",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "seed": "seed",
+    "stop": "stop",
+}
 
 
 def ollama_options(params: dict[str, Any]) -> dict[str, Any]:

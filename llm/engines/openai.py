@@ -22,6 +22,7 @@ from llm.engines.upstream import RemoteEngine
 from services.errors import BadRequest, UpstreamError
 
 Event = tuple[bytes, Chunk]  # a ``data:`` line's payload as the upstream sent it, and parsed
+LOCAL_ONLY = ("repeat_penalty", "repeat_last_n")  # Ollama's options that OpenAI's API has no name for
 
 
 class OpenAIEngine(RemoteEngine):
@@ -30,7 +31,8 @@ class OpenAIEngine(RemoteEngine):
     def body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         if request.raw_prompt is not None:
             raise BadRequest(f"raw prompts need the local engine; {self.description} takes chat messages")
-        return {**request.params, "model": request.model, "messages": request.messages, "stream": stream}
+        params = {name: value for name, value in request.params.items() if name not in LOCAL_ONLY}
+        return {**params, "model": request.model, "messages": request.messages, "stream": stream}
 
     async def complete(self, request: ChatRequest) -> Completion:
         return await self.upstream.post_json("/chat/completions", self.body(request, stream=False))

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from llm import structured, tools
+from llm import structured, tool_calls, tools
 from services.errors import BadRequest
 
 
@@ -167,9 +167,39 @@ def test_earlier_calls_and_tool_results_are_rendered_for_a_template_without_tool
 
 
 def test_a_generated_call_becomes_an_openai_tool_call():
-    call = tools.parse_call('{"name": "get_weather", "arguments": {"city": "北京"}}')
-    assert call["type"] == "function" and call["id"].startswith("call_")
-    assert call["function"]["name"] == "get_weather"
-    assert json.loads(call["function"]["arguments"]) == {"city": "北京"}
-    assert tools.parse_call("It is sunny.") is None
-    assert tools.parse_call('{"name": "get_weather", "argu') is None
+    use = tools.tool_use({"tools": [WEATHER]})
+    for answer in (
+        '{"name": "get_weather", "arguments": {"city": "北京"}}',
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>',
+        '```json\n{"name": "get_weather", "arguments": "{\\"city\\": \\"北京\\"}"}\n```',
+    ):
+        reader = tool_calls.CallReader(use)
+        reader.read(answer)
+        [call] = reader.new_calls()
+        assert call["type"] == "function" and call["id"].startswith("call_")
+        assert call["function"]["name"] == "get_weather"
+        assert json.loads(call["function"]["arguments"]) == {"city": "北京"}
+    for text in ("It is sunny.", '{"name": "get_weather", "argu', '{"name": "not_a_tool", "arguments": {}}'):
+        reader = tool_calls.CallReader(use)
+        reader.read(text)
+        assert reader.new_calls() == []
+
+
+def test_the_reader_stops_at_a_repeated_or_an_answered_call():
+    use = tools.tool_use({"tools": [WEATHER]})
+    paris = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    reader = tool_calls.CallReader(use)
+    reader.read(f"<tool_call>{paris}</tool_call>\n<tool_call>{paris}")
+    assert reader.stop and len(reader.new_calls()) == 1
+    call = {"id": "c1", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    answered = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18 degrees"},
+    ]
+    reader = tool_calls.CallReader(use, tool_calls.answered_calls(answered))
+    reader.read(paris)
+    assert reader.stop and reader.new_calls() == []
+    assert tools.results_as_text(answered)[1:] == [
+        {"role": "user", "content": "The function get_weather returned: 18 degrees"}
+    ]
