@@ -263,8 +263,9 @@ async def local_tokens_per_s(runs: int = 5) -> tuple[float, float]:
     prompt = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
     port = free_port()
     env = {"LLM_ENGINE": "local", "LLM_THREADS": "1", "LLM_MAX_TOKENS": "64", "LLM_LOG_LEVEL": "warning"}
+    env["LLM_EMBEDDED_MODEL"] = SMOL
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
-    engine = LocalEngine(ModelRoute("local", Engine.local), Settings(threads=1, max_tokens=64))
+    engine = LocalEngine(ModelRoute("local", Engine.local, SMOL), Settings(threads=1, max_tokens=64))
     service, inproc = [], []
     try:
         await engine.start()
@@ -356,7 +357,7 @@ def local_report() -> None:
 
 # --- local engines: lingxi's llamacpp and transformers engines vs llama-cpp-python's own server ------
 LLAMACPP_PEER = Path(os.environ.get("LLAMACPP_PEER_PYTHON", "/tmp/llamacpp-venv/bin/python"))
-SMOL = "SmolLM2-135M-Instruct"
+SMOL = "smollm2:135m"
 COUNT = [{"role": "user", "content": "Count from 1 to 200, separated by commas."}]
 NUMBERS = {
     "type": "object",
@@ -376,6 +377,7 @@ def start_lingxi_engine(engine: str) -> tuple[subprocess.Popen, str, float]:
         "LLM_MAX_INPUT_TOKENS": "2048",
         "LLM_LOCAL_PARALLEL": "8",
         "LLM_LOG_LEVEL": "warning",
+        "LLM_EMBEDDED_MODEL": SMOL,
     }
     started = time.perf_counter()
     process = start([sys.executable, "-m", "llm", "--host", "127.0.0.1", "--port", str(port)], env)
@@ -384,11 +386,12 @@ def start_lingxi_engine(engine: str) -> tuple[subprocess.Popen, str, float]:
 
 
 def start_llamacpp_peer() -> tuple[subprocess.Popen, str, float]:
-    from llm.engines.local import embedded_model
+    from llm.config import Settings
+    from llm.embedded import SMOLLM2
 
-    directory, name = embedded_model()
+    path = SMOLLM2.path(Settings().model_cache_dir)
     port = free_port()
-    cmd = [str(LLAMACPP_PEER), "-m", "llama_cpp.server", "--model", str(Path(directory) / name)]
+    cmd = [str(LLAMACPP_PEER), "-m", "llama_cpp.server", "--model", str(path)]
     cmd += ["--model_alias", SMOL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
     cmd += ["--n_threads", LOCAL_THREADS, "--n_threads_batch", LOCAL_THREADS, "--verbose", "False"]
     started = time.perf_counter()

@@ -37,7 +37,7 @@ from tests.conftest import free_port, running_service  # noqa: E402
 
 SHIPPED_TASK = ROOT / "tests" / "data" / "opro" / "arithmetic.jsonl"
 PEER_SCRIPT = ROOT / "bench" / "peers" / "dspy_copro.py"
-LLM_MODEL = "SmolLM2-135M-Instruct"
+LLM_MODEL = "smollm2:135m"
 JOB_TASK = {
     "examples": [json.loads(line) for line in SHIPPED_TASK.read_text().splitlines()[:8]],
     "scorer": "numeric",

@@ -22,7 +22,7 @@ from tests.asr.speech import speak
 from tests.conftest import free_port, running_service, wait_healthy
 
 OPEN_WEBUI = Path(os.environ.get("OPEN_WEBUI_BIN", "/tmp/owui-venv/bin/open-webui"))
-SMOL, EMBEDDER = "SmolLM2-135M-Instruct", "use-multilingual-v3"
+CHAT_MODEL, EMBEDDER = "qwen2.5-coder:0.5b", "use-multilingual-v3"
 START_TIMEOUT_S = 300  # the first start runs its database migrations: ~90 s on a busy 2-core box
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 SPOKEN = "The weather is nice today. We will walk to the park after lunch."
@@ -35,7 +35,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def lingxi(embedding_service: str) -> Iterator[str]:
-    """The llm the way ``lingxi up`` wires it: chat on SmolLM2, the siblings behind its one base URL."""
+    """The llm the way ``lingxi up`` wires it: chat on the default Qwen, siblings behind its one base URL."""
     with running_service("asr") as asr, running_service("tts") as tts:
         siblings = {"LLM_EMBEDDING_URL": embedding_service, "LLM_ASR_URL": asr, "LLM_TTS_URL": tts}
         with running_service("llm", siblings) as llm:
@@ -98,13 +98,13 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
 
 
 def test_open_webui_lists_lingxis_models(webui):
-    assert {SMOL, EMBEDDER} <= {model["id"] for model in webui.get("/api/models").json()["data"]}
-    assert SMOL in [model["id"] for model in webui.get("/openai/models").json()["data"]]
-    assert [model["model"] for model in webui.get("/ollama/api/tags").json()["models"]] == [SMOL, EMBEDDER]
+    assert {CHAT_MODEL, EMBEDDER} <= {model["id"] for model in webui.get("/api/models").json()["data"]}
+    assert CHAT_MODEL in [model["id"] for model in webui.get("/openai/models").json()["data"]]
+    assert [model["model"] for model in webui.get("/ollama/api/tags").json()["models"]] == [CHAT_MODEL, EMBEDDER]
 
 
 def test_open_webui_chats_through_its_openai_and_its_ollama_connection(webui):
-    body = {"model": SMOL, "messages": FRANCE, "stream": False}
+    body = {"model": CHAT_MODEL, "messages": FRANCE, "stream": False}
     assert "Paris" in webui.post("/openai/chat/completions", json=body).json()["choices"][0]["message"]["content"]
     assert "Paris" in webui.post("/ollama/api/chat", json=body).json()["message"]["content"]
     assert "Paris" in webui.post("/api/chat/completions", json=body).json()["choices"][0]["message"]["content"]

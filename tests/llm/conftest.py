@@ -1,6 +1,9 @@
 """Real servers for the llm tests.
 
-``smol``: lingxi llm with the embedded llamacpp engine on the real SmolLM2 (loaded once per session).
+``smol``: lingxi llm with the embedded llamacpp engine on the real SmolLM2-135M (loaded once per session):
+the protocol tests run on it because it answers three times as fast as the default model.
+``qwen``: lingxi llm on its embedded default, the real Qwen2.5-Coder-0.5B-Instruct, for what depends on
+the model's answers (Chinese, tool calls decided by the model, JSON that ends in time).
 ``gateway``: a second lingxi llm whose models are served by the ``openai`` and ``ollama`` engines,
 pointed at ``smol``'s ``/v1`` and ``/ollama`` APIs (real servers speaking the real wire formats), plus
 one model whose upstream is down; its sibling services are down too.
@@ -24,7 +27,8 @@ from llm.app import create_app
 from llm.config import Settings
 from tests.conftest import free_port, running_service, serve_app
 
-SMOL = "SmolLM2-135M-Instruct"
+SMOL = "smollm2:135m"
+QWEN = "qwen2.5-coder:0.5b"
 EMBEDDER = "use-multilingual-v3"
 NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": ""}  # not whatever runs on the default ports
 LOAD_TIMEOUT_S = 240
@@ -64,8 +68,15 @@ def wait_healthy(url: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="session")
 def smol() -> Iterator[Running]:
-    settings = Settings(max_tokens=48, local_max_queue=0, local_parallel=8, **NO_SIBLINGS)
+    settings = Settings(embedded_model=SMOL, max_tokens=48, local_max_queue=0, local_parallel=8, **NO_SIBLINGS)
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def qwen() -> Iterator[Running]:
+    """The default as a user gets it: no settings but the port (max_tokens 512, 8 sequences)."""
+    with serve(create_app(Settings(**NO_SIBLINGS)), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
 

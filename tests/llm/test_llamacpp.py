@@ -360,15 +360,16 @@ def readme_body(marker: str) -> dict:
     return bodies[0]
 
 
-def test_the_readme_structured_output_example_works(smol):
+def test_the_readme_structured_output_example_works(qwen):
     body = readme_body('"json_schema"')
-    completion = smol.client().post("/v1/chat/completions", json=body).json()
+    completion = qwen.client().post("/v1/chat/completions", json=body).json()
     schema = body["response_format"]["json_schema"]["schema"]
     jsonschema.validate(json.loads(completion["choices"][0]["message"]["content"]), schema)
 
 
-def test_the_readme_tool_call_example_works(smol):
-    body = readme_body('"tools"')
-    completion = ChatCompletion.model_validate(smol.client().post("/v1/chat/completions", json=body).json())
+def test_the_readme_tool_call_example_works(qwen):
+    body = readme_body('"tools"')  # tool_choice auto: the default model decides to call
+    completion = ChatCompletion.model_validate(qwen.client().post("/v1/chat/completions", json=body).json())
     (call,) = completion.choices[0].message.tool_calls
     valid_call(call, tools=body["tools"])
+    assert "北京" in json.loads(call.function.arguments)["city"]

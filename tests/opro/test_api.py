@@ -10,7 +10,7 @@ import pytest
 
 from tests.opro.conftest import Opro, data, error
 
-SMOL = "SmolLM2-135M-Instruct"
+SMOL = "smollm2:135m"
 
 
 def cosine_distances(embedding_url: str, texts: list[str]) -> list[float]:

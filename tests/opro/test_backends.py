@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import free_port, respond
 from tests.opro.conftest import data, serve, settings_for
 
-SMOL = "SmolLM2-135M-Instruct"
+SMOL = "smollm2:135m"
 
 
 @pytest.fixture

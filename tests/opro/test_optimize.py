@@ -79,9 +79,9 @@ def test_a_short_run_completes_with_every_instruction_scored(client: httpx.Clien
     assert started["status"] in ("queued", "running")
     assert started["examples"] == {"train": 4, "test": 4}
     assert started["models"] == {
-        "optimizer": "SmolLM2-135M-Instruct",
-        "scorer": "SmolLM2-135M-Instruct",
-        "judge": "SmolLM2-135M-Instruct",
+        "optimizer": "smollm2:135m",
+        "scorer": "smollm2:135m",
+        "judge": "smollm2:135m",
     }
 
     job = wait_for(client, started["job_id"], finished)

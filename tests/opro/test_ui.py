@@ -87,7 +87,7 @@ def test_ui_asks_shows_candidates_selects_one_and_shows_the_answer(browser, opro
     assert driver.current_url == f"{opro.url}/ui/"
     driver.execute_script("localStorage.setItem('opro-lang', 'en')")
     driver.refresh()
-    wait_for(driver, "#model-picker option[value='SmolLM2-135M-Instruct']", 30)
+    wait_for(driver, "#model-picker option[value='smollm2:135m']", 30)
     driver.find_element(By.ID, "question").send_keys("How do I keep apples fresh?")
     driver.find_element(By.ID, "send").click()
     wait_for(driver, "#status.busy", 10)  # progress while the model works
@@ -127,7 +127,7 @@ def test_offline_page_requests_nothing_but_its_own_api(browser, opro: Opro) -> N
     driver = browser
     requested_urls(driver)  # drain
     driver.get(f"{opro.url}/ui/offline")
-    wait_for(driver, "#model-picker option[value='SmolLM2-135M-Instruct']", 30)
+    wait_for(driver, "#model-picker option[value='smollm2:135m']", 30)
     urls = requested_urls(driver)
     assert urls and all(url.startswith(opro.url) for url in urls), urls
     assets = [url for url in urls if url.rsplit("?", 1)[0].endswith((".js", ".css", ".png", ".woff2", ".svg"))]
@@ -167,7 +167,7 @@ def test_optimize_view_uploads_examples_plots_each_step_and_compares_start_with_
     driver.refresh()
     wait_for(driver, "#opt-form", 30)
     assert driver.find_element(By.ID, "tab-optimize").text == "Optimize (OPRO)"
-    wait_for(driver, "#opt-scorer-model option[value='SmolLM2-135M-Instruct']", 30)
+    wait_for(driver, "#opt-scorer-model option[value='smollm2:135m']", 30)
     driver.find_element(By.ID, "opt-file").send_keys(str(examples))
     Select(driver.find_element(By.ID, "opt-scorer")).select_by_value("numeric")
     for field, value in (("opt-steps", "2"), ("opt-candidates", "1"), ("opt-max-tokens", "16"), ("opt-train", "0.5")):
