@@ -1,5 +1,6 @@
-"""The upstream clients' connection pool, against a real uvicorn server: connections are reused, bounded,
-given back when a stream ends early, and not reused once the server has closed them."""
+"""The upstream clients' connection pool (httpx's, as ``services.upstream`` sets it), against a real
+uvicorn server: connections are reused, bounded, given back when a stream ends early, not reused once
+the server has closed them, and dropped before the server's keep-alive timer would close them."""
 
 import asyncio
 import threading
@@ -14,9 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from services.clients import ServiceClient
-from services.errors import UpstreamError, UpstreamTimeout
-from services.keepalive import KeepAliveTransport
-from services.upstream import map_upstream_errors, upstream_client
+from services.errors import UpstreamTimeout
+from services.upstream import client_options, map_upstream_errors, upstream_client
 from tests.conftest import free_port
 
 
@@ -152,106 +152,21 @@ def test_a_connection_the_server_closed_is_not_reused():
 
 
 def test_idle_connections_are_dropped_before_uvicorn_would_close_them():
-    transport = KeepAliveTransport(max_connections=1)
-    assert transport.keepalive_expiry_s < uvicorn.Config(counting_app()).timeout_keep_alive
+    limits = client_options("http://127.0.0.1:1", timeout_s=1)["limits"]
+    assert limits.keepalive_expiry < uvicorn.Config(counting_app()).timeout_keep_alive
 
 
-# --- a server whose keep-alive close crosses the next request, on raw sockets ---------------------
-class ClosingOnReuse:
-    """Answers the first request on each connection (echoing its body) and closes the connection, unanswered,
-    when the next one arrives: what a server does when its keep-alive timer fires as a request reaches it."""
+def test_an_idle_connection_is_not_used_past_the_expiry(upstream):
+    """A connection idle past the expiry is closed and the next request opens a new one, so a server's own
+    keep-alive close never meets a request on its way."""
 
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, bytes]] = []  # (connection number, body) of every request read
+    async def across_the_expiry() -> tuple[int, int, int]:
+        async with upstream_client(upstream, timeout_s=10) as http:
+            first = (await http.get("/port")).json()["port"]
+            again = (await http.get("/port")).json()["port"]
+            await asyncio.sleep(client_options(upstream, timeout_s=1)["limits"].keepalive_expiry + 0.3)
+            after = (await http.get("/port")).json()["port"]
+        return first, again, after
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = len({number for number, _ in self.seen}) + 1
-        try:
-            for answered in (True, False):
-                head = await reader.readuntil(b"\r\n\r\n")
-                body = await reader.readexactly(content_length(head))
-                self.seen.append((connection, body))
-                if answered:
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                    await writer.drain()
-        except asyncio.IncompleteReadError:
-            pass
-        finally:
-            writer.close()
-
-
-def content_length(head: bytes) -> int:
-    lines = head.lower().split(b"\r\n")
-    return next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length:"))
-
-
-async def closing_on_reuse_server() -> tuple[asyncio.Server, ClosingOnReuse, str]:
-    handler = ClosingOnReuse()
-    server = await asyncio.start_server(handler.serve, "127.0.0.1", 0)
-    return server, handler, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-
-def test_a_request_the_servers_keep_alive_close_crosses_goes_once_more_on_a_new_connection():
-    first, second = '{"text": "第一个"}'.encode(), '{"text": "第二个 second"}'.encode()
-
-    async def two_posts() -> tuple[list[bytes], list[tuple[int, bytes]]]:
-        server, handler, url = await closing_on_reuse_server()
-        async with server, client(url) as http:
-            answers = [(await http.post("/", content=body)).content for body in (first, second)]
-        return answers, handler.seen
-
-    answers, seen = asyncio.run(two_posts())
-    assert answers == [first, second]
-    assert seen == [(1, first), (1, second), (2, second)]  # the second, unanswered on connection 1, again on 2
-
-
-def test_a_json_call_the_servers_keep_alive_close_crosses_goes_once_more_on_a_new_connection():
-    first, second = {"text": "第一个"}, {"text": "第二个 second"}
-
-    async def two_calls() -> tuple[list[dict], list[int]]:
-        server, handler, url = await closing_on_reuse_server()
-        json_client = ServiceClient(url, name="the test upstream")
-        async with server:
-            try:
-                answers = [await json_client.post_json("/", body) for body in (first, second)]
-            finally:
-                await json_client.aclose()
-        return answers, [number for number, _ in handler.seen]
-
-    assert asyncio.run(two_calls()) == ([first, second], [1, 1, 2])
-
-
-def test_a_streamed_body_is_not_sent_again():
-    async def post_streamed() -> list[tuple[int, bytes]]:
-        async def parts():
-            yield "流式".encode()
-
-        server, handler, url = await closing_on_reuse_server()
-        async with server, client(url) as http:
-            await http.post("/", content=b"{}")
-            with pytest.raises(UpstreamError, match="the test upstream failed: ClosedWithoutAnswer"):
-                with map_upstream_errors("the test upstream"):
-                    await http.post("/", content=parts(), headers={"Content-Length": str(len("流式".encode()))})
-        return handler.seen
-
-    assert [number for number, _ in asyncio.run(post_streamed())] == [1, 1]
-
-
-def test_a_new_connection_closed_without_an_answer_is_an_error_not_a_second_try():
-    seen = 0
-
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal seen
-        seen += 1
-        await reader.readuntil(b"\r\n\r\n")
-        writer.close()
-
-    async def post() -> None:
-        server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-        async with server, client(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}") as http:
-            with map_upstream_errors("the test upstream"):
-                await http.post("/", content=b"{}")
-
-    with pytest.raises(UpstreamError, match="the test upstream failed: ClosedWithoutAnswer"):
-        asyncio.run(post())
-    assert seen == 1
+    first, again, after = asyncio.run(across_the_expiry())
+    assert first == again and after != first
