@@ -2,8 +2,8 @@
 
 ``ServiceClient`` holds one pooled ``httpx.AsyncClient`` for its upstream (``services.upstream``):
 bodies go out and come back as JSON through orjson, failures and error replies become lingxi's
-errors, and a failed request goes again only under ``may_send_again``'s rule (it never left, or its
-method is idempotent), after a short backoff.
+errors, and a request that never left (no connection could be made: the upstream is starting, or
+restarting) goes again after a short backoff, ``retries`` times at most.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ import httpx
 
 from services import fastjson
 from services.errors import UpstreamError
-from services.upstream import map_upstream_errors, may_send_again, raise_for_upstream_status, upstream_client
+from services.upstream import (
+    aiohttp_transport,
+    client_options,
+    map_upstream_errors,
+    never_sent,
+    raise_for_upstream_status,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -41,15 +47,16 @@ class ServiceClient:
         self.base_url = base_url.rstrip("/")
         self.label = f"{name} at {self.base_url}"
         self.retries = retries
-        self.http = upstream_client(
+        settings = client_options(
             self.base_url,
             api_key=api_key,
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
             max_connections=max_connections,
             ca_bundle=ca_bundle,
-            transport=transport,
         )
+        self.transport = transport or aiohttp_transport(settings)
+        self.http = httpx.AsyncClient(transport=self.transport, **settings)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -84,12 +91,25 @@ class ServiceClient:
         while True:
             try:
                 with map_upstream_errors(self.label):
-                    return await self.http.send(request, stream=stream)
+                    return await self._send_once(request, stream)
             except UpstreamError as exc:
-                if attempt >= self.retries or not may_send_again(request.method, exc.__cause__):
+                if attempt >= self.retries or not never_sent(exc.__cause__):
                     raise
             await asyncio.sleep(self.retry_delay_s * 2**attempt)
             attempt += 1
+
+    async def _send_once(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        """What ``self.http.send`` does, less httpx's client layer (auth and redirect flows, cookie jar, event
+        hooks: nothing these upstreams use); the request, built by ``self.http``, has its headers and timeouts."""
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()  # closes the response at its end: the connection goes back to the pool
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
 
     def json_of(self, body: bytes) -> Any:
         try:

@@ -1,4 +1,5 @@
-"""Calling an HTTP upstream: one way to build its httpx client, one way to turn its failures into ours.
+"""Calling an HTTP upstream: one way to build its httpx client (on aiohttp's pool, ``AiohttpTransport``),
+one way to turn its failures into ours.
 
 ``client_options`` is how every service talks to an upstream or a sibling: a Bearer key, timeouts, a
 pool whose idle connections close before the server's keep-alive timer fires, and, for an upstream
@@ -8,7 +9,7 @@ bundle (``SSL_CERT_FILE``); a ``ca_bundle`` setting trusts a private CA for one 
 ``map_upstream_errors`` does for httpx what httpx's ``map_httpcore_exceptions`` does for httpcore:
 no connection → 502 "unreachable" (``UpstreamUnreachable``: nothing was sent), a timeout → 504,
 any other transport failure → 502, each naming the upstream. ``raise_for_upstream_status`` turns
-an upstream's error reply into ours. ``may_send_again`` is the one retry rule (RFC 9110 §9.2.2).
+an upstream's error reply into ours. ``never_sent`` is the retry rule (RFC 9110 §9.2.2).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from typing import Any
 
 import httpx
 
+from services.aiohttp_transport import AiohttpTransport
 from services.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable, upstream_status_error
 
 # Idle connections close before the server's keep-alive timer (uvicorn's 5 s, and so vLLM's and
 # SGLang's) can close them under a request that is on its way.
 KEEPALIVE_EXPIRY_S = 4.0
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 def is_loopback(url: str | httpx.URL) -> bool:
@@ -56,6 +57,7 @@ def client_options(
     this host; ``ca_bundle``, a PEM file, trusted instead of the public roots. No cookie is kept: one
     client serves every caller, and a cookie one answer set would ride on the next caller's request."""
     connect = min(timeout_s, connect_timeout_s)
+    trust_env = not is_loopback(base_url)
     return {
         "base_url": base_url.rstrip("/"),
         "headers": {"Authorization": f"Bearer {api_key}"} if api_key else {},
@@ -65,8 +67,10 @@ def client_options(
             max_keepalive_connections=max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY_S,
         ),
-        "trust_env": not is_loopback(base_url),
-        "verify": ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
+        "trust_env": trust_env,
+        "verify": ssl.create_default_context(cafile=ca_bundle)
+        if ca_bundle
+        else httpx.create_ssl_context(trust_env=trust_env),  # SSL_CERT_FILE or SSL_CERT_DIR, else certifi's roots
         "cookies": CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     }
 
@@ -74,17 +78,28 @@ def client_options(
 def upstream_client(
     base_url: str, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
 ) -> httpx.AsyncClient:
-    """An async client with ``client_options``; ``transport`` lets a test put an app in the upstream's place."""
-    return httpx.AsyncClient(transport=transport, **client_options(base_url, **options))
+    """An async client with ``client_options`` on aiohttp's pool (``AiohttpTransport``); ``transport`` lets a
+    test put an app in the upstream's place."""
+    settings = client_options(base_url, **options)
+    return httpx.AsyncClient(transport=transport or aiohttp_transport(settings), **settings)
 
 
-def may_send_again(method: str, error: BaseException | None) -> bool:
-    """Whether a request that failed with ``error`` (httpx's) may go once more: when it never left (no
-    connection was made), or when its method is idempotent and no answer came. A POST whose connection
-    broke after it was sent is not sent again: the upstream may be running it."""
-    if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return True
-    return method in IDEMPOTENT_METHODS and isinstance(error, (httpx.RemoteProtocolError, httpx.NetworkError))
+def aiohttp_transport(settings: dict[str, Any]) -> AiohttpTransport:
+    """The transport ``upstream_client`` puts under a client built with ``settings`` (``client_options``)."""
+    limits = settings["limits"]
+    return AiohttpTransport(
+        max_connections=limits.max_connections,
+        keepalive_expiry_s=limits.keepalive_expiry,
+        ssl_context=settings["verify"],
+        trust_env=settings["trust_env"],
+    )
+
+
+def never_sent(error: BaseException | None) -> bool:
+    """Whether a request that failed with ``error`` (httpx's) provably never left: no connection was made.
+    Only such a request may go again whatever its method; once sent, a POST may be running upstream
+    (an idempotent one whose connection closed before the answer is sent once more by aiohttp)."""
+    return isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout))
 
 
 @contextmanager
@@ -115,13 +130,14 @@ def unreachable(label: str, exc: httpx.HTTPError) -> UpstreamUnreachable:
 
 
 def untrusted_certificate(exc: BaseException) -> str | None:
-    """The reason a TLS handshake refused the server's certificate, if that is what ``exc`` came from."""
+    """Why the TLS handshake refused the server's certificate, if that is what ``exc`` came from."""
+    reason = None
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or cause.reason)
+            reason = getattr(cause, "verify_message", None) or reason or str(cause)
         cause = cause.__cause__ or cause.__context__
-    return None
+    return reason
 
 
 def raise_for_upstream_status(response: httpx.Response, label: str) -> None:

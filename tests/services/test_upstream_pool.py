@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from services.clients import ServiceClient
-from services.errors import UpstreamTimeout
+from services.errors import UpstreamUnreachable
 from services.upstream import client_options, map_upstream_errors, upstream_client
 from tests.conftest import free_port
 
@@ -114,7 +114,7 @@ def test_at_most_max_connections_requests_are_in_flight(upstream, app):
 
     statuses, ports = asyncio.run(burst())
     assert statuses == [200] * 6 and app.state.most_busy == 2
-    assert len(ports) == 1  # the two connections went back to the pool; one serves requests one at a time
+    assert len(ports) <= 2  # the two connections went back to the pool and serve the next requests
 
 
 def test_a_stream_left_early_gives_its_slot_back(upstream):
@@ -128,14 +128,14 @@ def test_a_stream_left_early_gives_its_slot_back(upstream):
     assert asyncio.run(leave_early()) == 200
 
 
-def test_waiting_longer_than_the_pool_timeout_is_a_504(upstream):
+def test_waiting_longer_than_the_connect_timeout_for_a_pooled_connection_is_an_error(upstream):
     async def wait_for_a_connection() -> None:
         async with client(upstream, max_connections=1, connect_timeout_s=0.2) as http:
             async with http.stream("GET", "/stream"):
                 with map_upstream_errors("the test upstream"):
                     await http.get("/port")
 
-    with pytest.raises(UpstreamTimeout, match="the test upstream timed out"):
+    with pytest.raises(UpstreamUnreachable, match="could not reach the test upstream.*in time"):
         asyncio.run(wait_for_a_connection())
 
 
