@@ -52,6 +52,10 @@ class Settings(ServiceSettings):
     )
     upstream_model: str = Field("whisper-1", description="engine=upstream: the model name sent upstream.")
     upstream_api_key: str | None = Field(None, description="engine=upstream: Bearer key for the upstream.")
+    upstream_ca_bundle: str | None = Field(
+        None,
+        description="PEM file of a private CA for the upstream's certificate (unset: SSL_CERT_FILE or public roots).",
+    )
     upstream_timeout_s: float = Field(120.0, description="engine=upstream: deadline of one upstream call.")
     max_audio_bytes: int = Field(25 * 1024 * 1024, description="Largest audio upload (413 above it).")
     max_audio_seconds: float = Field(3600.0, description="Longest audio accepted, after decoding (413 above it).")

@@ -11,7 +11,6 @@ from embedding.config import Settings
 from embedding.routes import router
 from embedding.service import EmbeddingService
 from services.app import create_app as create_service_app
-from services.json_lane import include_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,5 +25,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_service_app(settings, name="embedding", health=service.health, lifespan=lifespan)
     app.state.service = service
-    include_router(app, router)
+    app.include_router(router)
     return app

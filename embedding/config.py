@@ -99,6 +99,10 @@ class Settings(ServiceSettings):
     )
     upstream_model: str | None = Field(None, description="Model name sent to the upstream.")
     upstream_api_key: str | None = Field(None, description="Bearer key the upstream needs, if any.")
+    upstream_ca_bundle: str | None = Field(
+        None,
+        description="PEM file of a private CA for the upstream's certificate (unset: SSL_CERT_FILE or public roots).",
+    )
     upstream_timeout_s: float = Field(60.0, description="Deadline for one upstream call.")
 
     max_batch_size: int = Field(64, ge=1, description="Most inputs the model encodes in one batch.")

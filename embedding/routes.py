@@ -41,7 +41,7 @@ class VectorsResponse(JSONResponse):
 
 RESERVED = {"health", "livez", "metrics", "similarity", "rerank", "v1", "docs", "redoc", "openapi.json"}
 ServiceDep = Annotated[EmbeddingService, app_state("service")]
-router = APIRouter()  # included on JSON lanes: /v1/embeddings skips FastAPI's router
+router = APIRouter()
 
 
 # --- OpenAI / Cohere / Jina ------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from llm.routes import forward, ollama_api, ollama_models, openai_api, seed
 from llm.routes.ollama_common import PREFIX, install_ollama_errors
 from llm.siblings import Siblings
 from services.app import create_app as create_service_app
-from services.json_lane import include_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.siblings = siblings
     app.include_router(seed.router)
     for prefix in ("", PREFIX):  # Ollama serves OpenAI's API under its own root too: /ollama/v1/...
-        include_router(app, openai_api.router, prefix=prefix)
+        app.include_router(openai_api.router, prefix=prefix)
         app.include_router(forward.router, prefix=prefix)
     app.include_router(ollama_api.router)
     app.include_router(ollama_models.router)

@@ -29,6 +29,7 @@ class ModelRoute:
     upstream_model: str | None = None  # the name the upstream knows (or the local model path)
     upstream_url: str | None = None
     upstream_api_key: str | None = None
+    upstream_ca_bundle: str | None = None
     gguf_file: str | None = None
     aliases: tuple[str, ...] = ()  # other names clients may send for it
 
@@ -53,7 +54,8 @@ class Settings(ServiceSettings):
     models: str | None = Field(
         None,
         description=(
-            "Several models at once: JSON {name: {engine, upstream_model, upstream_url, upstream_api_key}} or "
+            "Several models at once: JSON {name: {engine, upstream_model, upstream_url, upstream_api_key, "
+            "upstream_ca_bundle}} or "
             "'name=engine:upstream_model,...'. Unset: one model from LLM_ENGINE."
         ),
     )
@@ -65,6 +67,10 @@ class Settings(ServiceSettings):
     )
     upstream_model: str | None = Field(None, description="Model name sent to the upstream.")
     upstream_api_key: str | None = Field(None, description="Bearer key sent to the upstream (cloud APIs).")
+    upstream_ca_bundle: str | None = Field(
+        None,
+        description="PEM file of a private CA for the upstream's certificate (unset: SSL_CERT_FILE or public roots).",
+    )
     upstream_connect_timeout_s: float = Field(5.0, description="Connect timeout to the upstream.")
     upstream_timeout_s: float = Field(300.0, description="Read timeout: longest wait for the upstream's next bytes.")
     upstream_max_connections: int = Field(512, description="Pooled connections to each upstream.")

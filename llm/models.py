@@ -45,10 +45,14 @@ def model_table(settings: Settings) -> dict[str, dict[str, Any]] | None:
     return json.loads(text) if text.startswith("{") else parse_compact(text)
 
 
+ROUTE_KEYS = {"upstream_model", "upstream_url", "upstream_api_key", "upstream_ca_bundle", "gguf_file"}
+
+
 def routes_from(settings: Settings) -> list[ModelRoute]:
     defaults = {
         "upstream_url": settings.upstream_url,
         "upstream_api_key": settings.upstream_api_key,
+        "upstream_ca_bundle": settings.upstream_ca_bundle,
     }
     table = model_table(settings)
     if table is None:
@@ -67,7 +71,7 @@ def routes_from(settings: Settings) -> list[ModelRoute]:
         except ValueError:
             raise ValueError(f"LLM_MODELS entry {name!r}: engine must be one of {[e.value for e in Engine]}") from None
         merged = {**defaults, **{k: v for k, v in spec.items() if v is not None and k != "engine"}}
-        unknown = set(merged) - {"upstream_model", "upstream_url", "upstream_api_key", "gguf_file"}
+        unknown = set(merged) - ROUTE_KEYS
         if unknown:
             raise ValueError(f"LLM_MODELS entry {name!r} has unknown keys {sorted(unknown)}")
         if engine not in IN_PROCESS and not merged.get("upstream_url"):
@@ -139,4 +143,4 @@ class ModelRegistry:
 def engine_key(route: ModelRoute) -> tuple[Any, ...]:
     if route.engine in IN_PROCESS:
         return (route.engine, route.upstream_model, route.gguf_file)
-    return (route.engine, route.upstream_url, route.upstream_api_key)
+    return (route.engine, route.upstream_url, route.upstream_api_key, route.upstream_ca_bundle)

@@ -2,7 +2,7 @@
 
 With them one OpenAI base URL (``http://host:7207/v1``) and one Ollama base URL
 (``http://host:7207/ollama``) serve embeddings, transcription and speech as well as chat, while every
-service keeps its own port and routes. One pooled HTTP client serves all three. A sibling that is not
+service keeps its own port and routes. Each sibling has its own pooled HTTP client. A sibling that is not
 configured answers 503, one that is down 502, each naming the service and the setting that points at it.
 """
 
@@ -41,19 +41,23 @@ class Sibling:
 
 
 class Siblings:
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.embedding = Sibling("embedding", settings.embedding_url or None, settings.embedding_api_key)
         self.asr = Sibling("asr", settings.asr_url or None, settings.asr_api_key)
         self.tts = Sibling("tts", settings.tts_url or None, settings.tts_api_key)
         self.models_ttl_s = settings.sibling_models_ttl_s
         self.connect_timeout_s = settings.sibling_connect_timeout_s
-        self.http = upstream_client(
-            "",
-            transport=transport,
-            timeout_s=settings.sibling_timeout_s,
-            connect_timeout_s=settings.sibling_connect_timeout_s,
-            max_connections=256,
-        )
+        self.clients = {  # one pooled client per configured sibling (its key goes on each request)
+            sibling.name: upstream_client(
+                sibling.url,
+                api_key=sibling.api_key,
+                timeout_s=settings.sibling_timeout_s,
+                connect_timeout_s=settings.sibling_connect_timeout_s,
+                max_connections=256,
+            )
+            for sibling in self.all
+            if sibling.url
+        }
         self.model_lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     @property
@@ -64,7 +68,8 @@ class Siblings:
         return next(sibling for sibling in self.all if sibling.name == name)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        for client in self.clients.values():
+            await client.aclose()
 
     async def open(
         self,
@@ -80,15 +85,13 @@ class Siblings:
         ``request`` takes httpx's ``headers``, ``params``, ``content`` (an async iterator streams the
         body as it arrives) and ``json``. The sibling's key replaces any Authorization header."""
         base = sibling.base_url()
-        headers = dict(request.pop("headers", None) or {})
-        headers.pop("authorization", None)
-        if sibling.api_key:
-            headers["authorization"] = f"Bearer {sibling.api_key}"
+        http = self.clients[sibling.name]
+        headers = {k: v for k, v in (request.pop("headers", None) or {}).items() if k.lower() != "authorization"}
         if timeout is not None:
             request["timeout"] = timeout
-        built = self.http.build_request(method, base + path, headers=headers, **request)
+        built = http.build_request(method, path, headers=headers, **request)
         with map_upstream_errors(f"the {sibling.name} service at {base} (start it, or set {sibling.setting})"):
-            return await self.http.send(built, stream=True)
+            return await http.send(built, stream=True)
 
     async def call(self, sibling: Sibling, method: str, path: str, **request: Any) -> Any:
         """One JSON request; the sibling's own error (status and message) is raised as ours."""

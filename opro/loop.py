@@ -16,17 +16,15 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from opro.backends.base import ChatBackend, Message
 from opro.config import Settings
+from opro.job import Job
 from opro.metaprompt import Exemplar, InstructionPosition, build_meta_prompt, parse_instruction, place
 from opro.scorers import RULES, ScorerName, judge_prompt, parse_verdict
 from opro.tasks import TaskSpec
 from services.errors import LingxiError, NotReady, UpstreamError, UpstreamTimeout
-
-if TYPE_CHECKING:
-    from opro.jobs import Job
 
 log = logging.getLogger("opro.jobs")
 

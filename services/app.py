@@ -2,9 +2,8 @@
 
 It adds, as one pure-ASGI middleware (cheap on the hot path, safe with streaming): request ids,
 the access log, Prometheus metrics, optional Bearer auth, a request-size cap and an overall
-concurrency bound; inside it the JSON lanes (``services.json_lane``); then the error handlers and
-``/health``, ``/livez``, ``/metrics``. Routes reach what the service keeps on ``app.state`` through
-``app_state`` dependencies.
+concurrency bound; then the error handlers and ``/health``, ``/livez``, ``/metrics``. Routes reach
+what the service keeps on ``app.state`` through ``app_state`` dependencies.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.auth import PUBLIC_PATHS, is_authorized
 from services.errors import LingxiError, PayloadTooLarge, error_body
 from services.health import Health, HealthCheck, evaluate
-from services.json_lane import APP_STATE_NAME, LANES, JsonLanes
 from services.metrics import CONTENT_TYPE_LATEST, Metrics
 from services.settings import ServiceSettings
 
@@ -221,8 +219,6 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health = health
-    setattr(app.state, LANES, {})  # filled by ``services.json_lane.include_router``
-    app.add_middleware(JsonLanes)  # added first: inside the kernel's middleware
     app.add_middleware(KernelMiddleware, settings=settings, metrics=metrics, render=render_error)
     install_error_handlers(app, render_error)
 
@@ -251,5 +247,4 @@ def app_state(name: str) -> Any:
     async def from_app_state(connection: HTTPConnection) -> Any:  # async: FastAPI runs sync ones in a thread
         return getattr(connection.app.state, name)
 
-    setattr(from_app_state, APP_STATE_NAME, name)  # so a JSON lane can look it up without the solver
     return Depends(from_app_state)

@@ -19,17 +19,8 @@ import httpx
 
 from services.postgres import LocalPostgres
 from services.registry import SERVICES, ServiceSpec, get_spec
-from services.supervisor import (
-    STATE_FILE,
-    AlreadyRunning,
-    PostgresProcess,
-    Process,
-    ServiceProcess,
-    Supervisor,
-    UpLock,
-    check_ports,
-    read_state,
-)
+from services.supervisor import PostgresProcess, Process, ServiceProcess, Supervisor, read_state
+from services.uplock import STATE_FILE, AlreadyRunning, UpLock, check_ports
 
 # Seconds a stopping service gives its requests in flight (LINGXI_GRACE_S); `up` kills it 5 s later.
 GRACE_S = float(os.environ.get("LINGXI_GRACE_S", "10"))

@@ -21,7 +21,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def serve_asgi(app: Any, *, host: str, port: int, log_level: str, grace_s: float) -> None:
     import uvicorn
 
-    from services.coalesced_writes import coalescing_http_protocol
     from services.streaming import SHUTDOWN
 
     class GracefulServer(uvicorn.Server):
@@ -41,7 +40,6 @@ def serve_asgi(app: Any, *, host: str, port: int, log_level: str, grace_s: float
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=int(grace_s),
-        http=coalescing_http_protocol(),
     )
     GracefulServer(config).run()
 

@@ -77,6 +77,10 @@ class Settings(ServiceSettings):
     upstream_voices: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["style1", "style2"], description="Voices the upstream offers (the styles)."
     )
+    upstream_ca_bundle: str | None = Field(
+        None,
+        description="PEM file of a private CA for the upstream's certificate (unset: SSL_CERT_FILE or public roots).",
+    )
     upstream_timeout_s: float = Field(120.0, description="Deadline for one upstream synthesis.")
 
     _split_voices = field_validator("upstream_voices", mode="before")(split_csv)

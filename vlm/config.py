@@ -51,6 +51,10 @@ class Settings(ServiceSettings):
         None, description="Model name sent to the upstream (e.g. Qwen/Qwen2.5-VL-7B-Instruct)."
     )
     upstream_api_key: str | None = Field(None, description="Bearer key for the upstream, if it needs one.")
+    upstream_ca_bundle: str | None = Field(
+        None,
+        description="PEM file of a private CA for the upstream's certificate (unset: SSL_CERT_FILE or public roots).",
+    )
     upstream_timeout_s: float = Field(120.0, description="Deadline for one upstream call (504 beyond it).")
 
     # requests

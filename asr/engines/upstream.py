@@ -60,6 +60,7 @@ class UpstreamEngine(Engine):
                 self.settings.upstream_url,
                 api_key=self.settings.upstream_api_key,
                 timeout_s=self.settings.upstream_timeout_s,
+                ca_bundle=self.settings.upstream_ca_bundle,
             )
         )
         self.vad.load()

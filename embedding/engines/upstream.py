@@ -35,6 +35,7 @@ class UpstreamEngine(Engine):
             api_key=settings.upstream_api_key,
             timeout_s=settings.upstream_timeout_s,
             retries=0,
+            ca_bundle=settings.upstream_ca_bundle,
         )
         self.prompts = {
             InputType.query: settings.query_prompt or "",

@@ -1,6 +1,6 @@
 """The HTTP side shared by the ``openai`` and ``ollama`` engines: the kernel's ``ServiceClient`` (one
-pooled client per upstream, a retry only when nothing was sent, errors as lingxi's) plus streamed lines, read as
-bytes and parsed with orjson.
+pooled client per upstream, a retry only when nothing was sent or the method is idempotent, errors as
+lingxi's) plus streamed lines, read as bytes and parsed with orjson.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Upstream(ServiceClient):
         timeout_s: float = 300.0,
         max_connections: int = 512,
         retries: int = 2,
+        ca_bundle: str | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -41,6 +42,7 @@ class Upstream(ServiceClient):
             connect_timeout_s=connect_timeout_s,
             max_connections=max_connections,
             retries=retries,
+            ca_bundle=ca_bundle,
         )
 
     def json_of(self, body: bytes) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class RemoteEngine(Engine):
             timeout_s=settings.upstream_timeout_s,
             max_connections=settings.upstream_max_connections,
             retries=settings.upstream_retries,
+            ca_bundle=route.upstream_ca_bundle,
         )
         self.description = self.upstream.label
 

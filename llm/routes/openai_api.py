@@ -22,7 +22,7 @@ from services.errors import NotFound
 from services.openai_models import model_card
 from services.streaming import sse_response
 
-router = APIRouter()  # included on JSON lanes: /v1/chat/completions skips FastAPI's router
+router = APIRouter()
 
 
 @router.post("/v1/chat/completions")

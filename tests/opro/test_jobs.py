@@ -16,7 +16,8 @@ import pytest
 
 from opro.backends.base import Message
 from opro.config import Settings
-from opro.jobs import Job, JobRunner
+from opro.job import Job
+from opro.jobs import JobRunner
 from opro.store import SessionStore
 from opro.tasks import task_from
 from services.errors import Conflict, NotReady

@@ -27,7 +27,10 @@ class UpstreamEngine(Engine):
         self.voices = list(settings.upstream_voices)
         self.client = httpx.Client(
             **client_options(
-                settings.upstream_url or "", api_key=settings.upstream_api_key, timeout_s=settings.upstream_timeout_s
+                settings.upstream_url or "",
+                api_key=settings.upstream_api_key,
+                timeout_s=settings.upstream_timeout_s,
+                ca_bundle=settings.upstream_ca_bundle,
             )
         )
 

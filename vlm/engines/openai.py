@@ -45,6 +45,7 @@ class OpenAIEngine(Engine):
             api_key=settings.upstream_api_key,
             timeout_s=settings.upstream_timeout_s,
             retries=0,
+            ca_bundle=settings.upstream_ca_bundle,
         )
         self.extra = {"engine": "openai", "model": settings.upstream_model, "upstream": self.base_url}
 
