@@ -77,6 +77,7 @@ class LlamaCppEngine(Engine):
         self.model: Model | None = None
         self.scheduler: Scheduler | None = None
         self.formatter: Any = None
+        self.template_takes_tools = False  # the chat template renders ``tools`` itself (Qwen2.5's does)
         self.bos = ""
         self.info: dict[str, Any] = {}
 
