@@ -141,7 +141,7 @@ class Model:
         self.candidates = np.zeros(self.n_vocab, dtype=TOKEN_DATA)
         self.candidates["id"] = np.arange(self.n_vocab)
         self.threads = threads
-        self.closer_bias: np.ndarray | None = None  # made on first use: it reads every token's text
+        self.closer_bias = self.closing_bias()  # reads every token's text once (about a second), at load
 
     def set_threads(self, threads: int) -> None:
         if threads != self.threads:
@@ -275,8 +275,6 @@ class Model:
 
     def closing_token(self, chain: Any, grammar: Any, row: int) -> int:
         """The grammar-allowed token that closes most directly: closers favoured, then the most likely."""
-        if self.closer_bias is None:
-            self.closer_bias = self.closing_bias()
         array, candidates = self.masked(grammar, row, self.closer_bias)
         token = self.chosen(array, candidates, int(np.argmax(candidates["logit"])))
         self.fast["llama_sampler_accept"](chain, token)  # the penalties remember it

@@ -264,7 +264,7 @@ def test_ollama_tool_calls_come_as_message_tool_calls_plain_and_streamed(smol):
     # lingxi takes OpenAI's tool_choice in an Ollama body, so the call is certain here
     body = {"model": SMOL, "messages": PARIS_WEATHER, "tools": [WEATHER], "tool_choice": "required"}
     answer = ollama.ChatResponse.model_validate(
-        httpx.post(f"{smol.url}/ollama/api/chat", json={**body, "stream": False}).json()
+        httpx.post(f"{smol.url}/ollama/api/chat", json={**body, "stream": False}, timeout=60).json()
     )
     (call,) = answer.message.tool_calls
     assert call.function.name == "get_weather" and answer.done
