@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import psycopg
 
 from tests.conftest import LocalServer, respond
 
@@ -71,3 +74,11 @@ class FakeSearxng:
             "unresponsive_engines": self.unresponsive,
         }
         respond(handler, 200, json.dumps(body).encode(), "application/json")
+
+
+def fresh_database(local_postgres: Any) -> str:
+    """A new, empty database in the test cluster; its URL."""
+    name = f"ws_web_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(local_postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return local_postgres.url.rsplit("/", 1)[0] + f"/{name}"
