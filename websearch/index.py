@@ -76,18 +76,50 @@ class WebIndex:
         return page
 
     async def store_page(self, url: str, page: ExtractedPage) -> dict[str, Any]:
-        """Chunk, embed and store a fetched page (skipped, but marked fetched now, when its content is unchanged)."""
-        existing = await self.store.page_hash(url)
-        if existing and existing["content_hash"] == page.content_hash:
-            await self.store.touch(url)
-            return self._result(url, existing["id"], existing["chunks"], page.title, page.published_at, unchanged=True)
+        outcome = (await self.store_pages({url: page}))[url]
+        if isinstance(outcome, LingxiError):
+            raise outcome
+        return outcome
 
-        texts = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
-        index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
-        vectors = await self.embed(texts, "document")
-        await self.check_index(len(vectors[0]))  # never mix vectors of two models in one collection
+    async def store_pages(self, pages: dict[str, ExtractedPage]) -> dict[str, dict[str, Any] | LingxiError]:
+        """Chunk, embed and store fetched pages, each page's outcome or error. A page whose content is
+        unchanged is not written again, only marked fetched now. The chunks of all pages are embedded
+        together: the embedding service answers one request of many texts sooner than one request per page."""
+        outcomes: dict[str, dict[str, Any] | LingxiError] = {}
+        changed: dict[str, list[str]] = {}
+        for url, page in pages.items():
+            existing = await self.store.page_hash(url)
+            if existing and existing["content_hash"] == page.content_hash:
+                await self.store.touch(url)
+                outcomes[url] = self._result(
+                    url, existing["id"], existing["chunks"], page.title, page.published_at, unchanged=True
+                )
+            else:
+                changed[url] = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
+        if not changed:
+            return outcomes
+        texts = [text for chunks in changed.values() for text in chunks]
+        try:
+            index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
+            vectors = await self.embed(texts, "document")
+            await self.check_index(len(vectors[0]))  # never mix vectors of two models in one collection
+        except LingxiError as exc:
+            return outcomes | {url: exc for url in changed}
+        writes, start = [], 0
+        for url, chunks in changed.items():
+            end = start + len(chunks)
+            writes.append(self._write(url, pages[url], chunks, index_texts[start:end], vectors[start:end]))
+            start = end
+        for url, outcome in zip(changed, await asyncio.gather(*writes, return_exceptions=True), strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, LingxiError):
+                raise outcome
+            outcomes[url] = outcome
+        return outcomes
+
+    async def _write(
+        self, url: str, page: ExtractedPage, texts: list[str], index_texts: list[str], vectors: list[list[float]]
+    ) -> dict[str, Any]:
         html = page.html[: self.settings.max_html_chars]
-
         chunks = list(zip(texts, index_texts, strict=True))
         payloads = [{"url": url, "title": page.title, "chunk_index": i} for i in range(len(texts))]
         async with ingest_lease(self.store) as lease:  # the order of writes: see websearch/pending.py

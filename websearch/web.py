@@ -96,17 +96,14 @@ class WebSearch:
             for url, row in fresh.items()
         }
         fetched, failed = await self.fetch_all([url for url in urls if url not in fresh])
-        stored = await asyncio.gather(
-            *(self.index.store_page(url, page) for url, page in fetched.items()), return_exceptions=True
-        )
-        for (url, page), outcome in zip(fetched.items(), stored, strict=True):
+        stored = await self.index.store_pages(fetched)
+        for url, page in fetched.items():
+            outcome = stored[url]
             if isinstance(outcome, LingxiError):
                 if need_stored:
                     failed[url] = outcome.message
                     continue
                 pages[url] = StoredPage(None, page.title, isoformat(page.published_at), page.content)
-            elif isinstance(outcome, BaseException):
-                raise outcome
             else:
                 pages[url] = StoredPage(outcome["page_id"], page.title, outcome["published_at"], page.content)
         ordered_failures = {url: failed[url] for url in urls if url in failed}
