@@ -18,7 +18,7 @@ class LingxiError(Exception):
         self.headers = headers or {}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message": self.message, "type": self.error_type, "code": self.status_code}
+        return error_body(self.status_code, self.message, self.error_type)["error"]
 
 
 class BadRequest(LingxiError):
@@ -94,9 +94,24 @@ class UpstreamTimeout(LingxiError):
     error_type = "upstream_timeout"
 
 
+# OpenAI's ``code`` is a string naming the error, or null; the HTTP status says the rest
+CODES = {
+    401: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limit_exceeded",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "upstream_timeout",
+}
+
+
 def error_body(status_code: int, message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
-    """The JSON body of every error: OpenAI's shape, so SDKs show the message."""
-    return {"error": {"message": message, "type": error_type, "code": status_code}}
+    """The JSON body of every error: OpenAI's shape (``message``, ``type``, ``param``, ``code``), so SDKs
+    show the message."""
+    return {"error": {"message": message, "type": error_type, "param": None, "code": CODES.get(status_code)}}
 
 
 def upstream_status_error(status_code: int, message: str) -> LingxiError:

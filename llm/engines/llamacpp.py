@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from llm import openai_format, structured, tool_calls, tools
+from llm import closing, openai_format, structured, tool_calls, tools
 from llm.config import ModelRoute, Settings
 from llm.embedded import embedded, gguf_quantization, is_embedded, model_location
 from llm.engines.base import ChatRequest, Chunk, Completion
@@ -77,6 +77,7 @@ class LlamaCppEngine(Engine):
         self.model: Model | None = None
         self.scheduler: Scheduler | None = None
         self.formatter: Any = None
+        self.template_takes_tools = False  # the chat template renders ``tools`` itself (Qwen2.5's does)
         self.bos = ""
         self.info: dict[str, Any] = {}
 
@@ -192,18 +193,21 @@ class LlamaCppEngine(Engine):
         answer, tool_use = structured.json_answer(params), tools.tool_use(params)
         if answer is not None and tool_use is not None and not tool_use.must_call:
             raise BadRequest('response_format with tools needs tool_choice "required", a named function or "none"')
-        grammar = None
+        grammar, reserve = None, 0
         if tool_use is not None and tool_use.must_call:
             grammar = tools.call_grammar(tool_use)
+            reserve = max(closing.call_reserve(f.name, f.parameters) for f in tool_use.functions)
         elif answer is not None:
-            grammar = structured.json_grammar(answer)
+            grammar, reserve = structured.json_grammar(answer), closing.reserve(answer.schema)
         text = request.raw_prompt if request.raw_prompt is not None else self.prompt(request.messages, tool_use)
         tokens = self.model.tokenize(text, add_special=not (self.bos and text.startswith(self.bos)))
         if len(tokens) > self.max_input_tokens:
             raise BadRequest(f"the prompt is {len(tokens)} tokens; this model takes at most {self.max_input_tokens}")
         max_new = int(params.get("max_tokens") or params.get("max_completion_tokens") or self.max_tokens)
         max_new = min(max_new, self.max_tokens, self.model.seq_tokens - len(tokens))
-        sampling = Sampling(**self.sampling_of(params), seed=params.get("seed"), grammar=grammar)
+        sampling = Sampling(
+            **self.sampling_of(params), seed=params.get("seed"), grammar=grammar, closing_reserve=reserve
+        )
         try:
             chain, grammar_sampler = self.model.samplers(sampling)
         except ValueError as exc:

@@ -155,7 +155,7 @@ class Scheduler:
 
     def advance(self, job: Job) -> None:
         try:
-            close = job.grammar is not None and closing(job.generated, job.max_new_tokens)
+            close = job.grammar is not None and closing(job.generated, job.max_new_tokens, job.sampling.closing_reserve)
             token = self.model.sample(job.chain, job.grammar, job.output, close=close)
         except Exception as exc:  # a sampler failing is that request's error, not the scheduler's end
             self.release(job, ("error", exc))

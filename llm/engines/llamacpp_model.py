@@ -3,7 +3,8 @@
 ``Model`` loads a GGUF file and owns its llama.cpp context (a KV cache with ``parallel`` sequences);
 only the scheduler's thread (``llamacpp_batch``) decodes with it. Each request gets its own sampler
 chain (penalties, top-k, top-p, temperature, or greedy) and, when its answer is constrained, its own
-grammar sampler. As a constrained answer nears its token budget, ``sample`` steers it to a close:
+grammar sampler. As a constrained answer nears its token budget (its closing reserve, ``llm.closing``),
+``sample`` steers it to a close:
 tokens that only close strings, arrays and objects (and the end of generation) are favoured, and
 the grammar still decides what may come next, so the answer ends as valid JSON in time.
 """
@@ -22,8 +23,9 @@ import numpy as np
 N_BATCH = 512  # tokens per llama_decode: one per generating sequence, the rest for prompts
 TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 CLOSERS = set('"]}')  # a token made only of these (and spaces) closes what is open
-CLOSING_BIAS = 30.0  # added to their logits while closing: any closer the grammar allows wins
-CLOSING_RESERVE = 32  # tokens kept for closing a constrained answer (at most a quarter of its budget)
+# added to logits while closing: a closer the grammar allows wins (a bare one before one with spaces or
+# an empty pair like "[]"); a token that starts with a space loses to any other the grammar allows
+CLOSING_BIAS, SPACED_CLOSER_BIAS, SPACE_BIAS = 60.0, 30.0, -30.0
 DEFAULT_PENALTY_LAST_N = 64  # tokens a repeat penalty looks back over (Ollama's repeat_last_n)
 
 
@@ -42,15 +44,25 @@ class Sampling:
     presence_penalty: float | None = None
     seed: int | None = None
     grammar: str | None = None  # GBNF the answer must follow
+    closing_reserve: int = 0  # the grammar's answer is steered to a close this many tokens before its end
 
     @property
     def penalised(self) -> bool:
         return bool((self.repeat_penalty or 1) != 1 or self.frequency_penalty or self.presence_penalty)
 
 
-def closing(generated: int, budget: int) -> bool:
+def only_closes(text: str) -> bool:
+    """Whether ``text`` only closes what is open: closers, and empty pairs (``[]``, ``{}``, ``""``)."""
+    while True:
+        shorter = text.replace('""', "").replace("[]", "").replace("{}", "")
+        if shorter == text:
+            return set(text) <= CLOSERS
+        text = shorter
+
+
+def closing(generated: int, budget: int, reserve: int) -> bool:
     """Whether a constrained answer with ``generated`` of ``budget`` tokens should now close."""
-    return budget - generated <= min(CLOSING_RESERVE, budget // 4)
+    return budget - generated <= reserve
 
 
 CONVERSIONS = {"f16": "LLAMA_FTYPE_MOSTLY_F16", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0"}
@@ -273,9 +285,13 @@ class Model:
     def closing_bias(self) -> np.ndarray:
         bias = np.zeros(self.n_vocab, dtype=np.single)
         for token in range(self.n_vocab):
-            text = self.piece(token).decode(errors="ignore").strip()
-            if (text and set(text) <= CLOSERS) or self.is_end(token):
+            text = self.piece(token).decode(errors="ignore")
+            if self.is_end(token) or (text and set(text) <= CLOSERS):
                 bias[token] = CLOSING_BIAS
+            elif text.strip() and only_closes(text.strip()):  # spaces, or an empty [] to close at once
+                bias[token] = SPACED_CLOSER_BIAS
+            elif text[:1].isspace():
+                bias[token] = SPACE_BIAS
         return bias
 
     def allowed(self, grammar: Any, token: int) -> bool:

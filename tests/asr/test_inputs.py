@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from asr.app import create_app
 from asr.config import Settings
 from asr.engines.whisper import WhisperEngine
+from services.errors import CODES
 from tests.asr.speech import sox
 from tests.conftest import wait_for_health
 
@@ -21,7 +22,7 @@ def post(client: TestClient, data: bytes, path: str = "/asr", **form: str):
 def assert_error(response, status: int, words: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert error["code"] == status and words in error["message"], error
+    assert error["code"] == CODES.get(status) and words in error["message"], error
 
 
 @pytest.mark.parametrize("path", ["/asr", "/asr/stream", "/v1/audio/transcriptions"])

@@ -2,6 +2,8 @@
 
 import pytest
 
+from services.errors import CODES
+
 MODEL = "all-MiniLM-L6-v2"
 
 BAD_REQUESTS = [
@@ -45,7 +47,7 @@ def test_bad_request_is_a_4xx_that_names_the_problem(minilm, method, path, body,
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert words in error["message"], error
-    assert error["code"] == status
+    assert error["code"] == CODES.get(status)
 
 
 def test_body_that_is_not_json_is_a_400(minilm):

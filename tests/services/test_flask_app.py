@@ -35,9 +35,10 @@ def client():
 def test_flask_errors_share_the_json_shape(client):
     response = client.post("/synthesize")
     assert response.status_code == 400
-    assert response.get_json() == {"error": {"message": "text is empty", "type": "invalid_request_error", "code": 400}}
+    error = {"message": "text is empty", "type": "invalid_request_error", "param": None, "code": None}
+    assert response.get_json() == {"error": error}
     missing = client.get("/nope")
-    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == 404
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
 
 
 def test_flask_unexpected_errors_hide_internals(client):
@@ -69,4 +70,4 @@ def test_flask_body_cap_is_413_json():
     app, _ = make_app(max_request_bytes=50)
     response = app.test_client().post("/synthesize", data={"text": "x" * 200})
     assert response.status_code == 413
-    assert response.get_json()["error"]["code"] == 413
+    assert response.get_json()["error"]["code"] == "request_too_large"

@@ -58,7 +58,7 @@ def test_the_gateways_caller_gets_openais_502_and_the_upstream_one_request(gatew
     response = client.post("/v1/chat/completions", json={**CHAT, "stream": stream})
     assert response.status_code == 502
     error = response.json()["error"]
-    assert error["code"] == 502 and error["type"] == "upstream_error" and "upstream" in error["message"]
+    assert error["code"] == "upstream_error" and error["type"] == "upstream_error" and "upstream" in error["message"]
     assert len(upstream.posts) == before + 1
 
 

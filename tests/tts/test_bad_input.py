@@ -107,4 +107,4 @@ def test_tts_odd_text_never_crashes(client, text):
 
 def test_tts_wrong_method_is_a_json_405(client):
     response = client.get("/synthesize")
-    assert response.status_code == 405 and response.get_json()["error"]["code"] == 405
+    assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
