@@ -12,12 +12,15 @@ from fastapi import FastAPI
 from services.app import create_app as create_service_app
 from services.clients import EmbeddingClient
 from services.health import Health, Status
-from websearch import tokens
+from websearch import extract, tokens
+from websearch.backends import backend_from
 from websearch.config import Settings
 from websearch.index import WebIndex
 from websearch.routes import router
 from websearch.store import Store
 from websearch.vectors import VectorStore
+from websearch.web import WebSearch
+from websearch.web_routes import router as web_router
 
 SERVICE = {"service": "websearch-api"}
 
@@ -37,15 +40,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         embedder = EmbeddingClient(settings.embedding_url, api_key=settings.embedding_api_key, timeout_s=120)
         index = WebIndex(settings, store, vectors, embedder)
+        backend = backend_from(settings)
         await store.open()
         opened = asyncio.create_task(prepare_when_reachable(index, state))
-        await asyncio.to_thread(tokens.load_segmenter)
+        await asyncio.gather(asyncio.to_thread(tokens.load_segmenter), asyncio.to_thread(extract.warm_up))
         state["index"] = app.state.index = index
+        app.state.web = WebSearch(settings, index, backend)
         try:
             yield
         finally:
             opened.cancel()
             await index.close()
+            await backend.aclose()
             await embedder.aclose()
             await vectors.close()
             await store.close()
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_service_app(settings, name="websearch", health=health, lifespan=lifespan)
     app.include_router(router)
+    app.include_router(web_router)
     return app
 
 

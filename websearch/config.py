@@ -29,3 +29,14 @@ class Settings(ServiceSettings):
     bulk_concurrency: int = Field(4, description="URLs fetched and ingested at once by /bulk_ingest.")
     max_limit: int = Field(100, description="Largest `limit` a search accepts.")
     hybrid_candidates: int = Field(50, description="Candidates taken from each mode before hybrid fusion.")
+    searxng_url: str | None = Field(
+        None, description="SearXNG base URL (its JSON format enabled) behind /search/web; unset → /search/web is 503."
+    )
+    searxng_timeout_s: float = Field(10.0, description="Deadline for one SearXNG query.")
+    web_max_results: int = Field(10, description="Largest `limit` of /search/web: pages fetched per web search.")
+    web_fetch_deadline_s: float = Field(
+        8.0, description="One deadline for fetching all the result pages of a web search; later pages go to `failed`."
+    )
+    web_fresh_s: float = Field(
+        86_400.0, description="A page fetched less than this many seconds ago is reused by web search, not fetched."
+    )

@@ -106,3 +106,11 @@ def detect_language(text: str) -> str | None:
 
     lang, _ = py3langid.classify(sample)
     return str(lang)
+
+
+def warm_up() -> None:
+    """Import trafilatura and load the language model now (about 6 s on a busy 2-core box), not inside the
+    first web search's fetch deadline."""
+    extract(
+        b"<html><body><article><p>A page to warm up.</p></article></body></html>", "text/html", "utf-8", "http://x/"
+    )

@@ -13,7 +13,7 @@ from services.fetch import SafeFetcher
 from websearch import tokens
 from websearch.chunking import chunk_text
 from websearch.config import Settings
-from websearch.extract import HTML_TYPES, TEXT_TYPES, extract
+from websearch.extract import HTML_TYPES, TEXT_TYPES, ExtractedPage, extract
 from websearch.pending import IngestLease, Repairs, ingest_lease, reconcile
 from websearch.snippets import snippet
 from websearch.store import ChunkHit, Store, isoformat
@@ -62,6 +62,10 @@ class WebIndex:
 
     # --- ingest ---------------------------------------------------------------------------------
     async def ingest(self, url: str) -> dict[str, Any]:
+        return await self.store_page(url, await self.fetch_page(url))
+
+    async def fetch_page(self, url: str) -> ExtractedPage:
+        """Fetch ``url`` through the safe fetcher and extract its text."""
         resource = await self.fetcher.fetch(url)
         if resource.content_type not in HTML_TYPES | TEXT_TYPES:
             kind = resource.content_type or "no content type"
@@ -69,17 +73,53 @@ class WebIndex:
         page = await asyncio.to_thread(extract, resource.content, resource.content_type, resource.charset, url)
         if not page.content.strip():
             raise Unprocessable(f"no text could be extracted from {url}")
+        return page
 
-        existing = await self.store.page_hash(url)
-        if existing and existing["content_hash"] == page.content_hash:
-            return self._result(url, existing["id"], existing["chunks"], page.title, page.published_at, unchanged=True)
+    async def store_page(self, url: str, page: ExtractedPage) -> dict[str, Any]:
+        outcome = (await self.store_pages({url: page}))[url]
+        if isinstance(outcome, LingxiError):
+            raise outcome
+        return outcome
 
-        texts = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
-        index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
-        vectors = await self.embed(texts, "document")
-        await self._check_index(len(vectors[0]))  # never mix vectors of two models in one collection
+    async def store_pages(self, pages: dict[str, ExtractedPage]) -> dict[str, dict[str, Any] | LingxiError]:
+        """Chunk, embed and store fetched pages, each page's outcome or error. A page whose content is
+        unchanged is not written again, only marked fetched now. The chunks of all pages are embedded
+        together: the embedding service answers one request of many texts sooner than one request per page."""
+        outcomes: dict[str, dict[str, Any] | LingxiError] = {}
+        changed: dict[str, list[str]] = {}
+        for url, page in pages.items():
+            existing = await self.store.page_hash(url)
+            if existing and existing["content_hash"] == page.content_hash:
+                await self.store.touch(url)
+                outcomes[url] = self._result(
+                    url, existing["id"], existing["chunks"], page.title, page.published_at, unchanged=True
+                )
+            else:
+                changed[url] = chunk_text(page.content, self.settings.chunk_chars, self.settings.chunk_overlap_chars)
+        if not changed:
+            return outcomes
+        texts = [text for chunks in changed.values() for text in chunks]
+        try:
+            index_texts = await asyncio.to_thread(lambda: [tokens.index_text(t) for t in texts])
+            vectors = await self.embed(texts, "document")
+            await self.check_index(len(vectors[0]))  # never mix vectors of two models in one collection
+        except LingxiError as exc:
+            return outcomes | {url: exc for url in changed}
+        writes, start = [], 0
+        for url, chunks in changed.items():
+            end = start + len(chunks)
+            writes.append(self._write(url, pages[url], chunks, index_texts[start:end], vectors[start:end]))
+            start = end
+        for url, outcome in zip(changed, await asyncio.gather(*writes, return_exceptions=True), strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, LingxiError):
+                raise outcome
+            outcomes[url] = outcome
+        return outcomes
+
+    async def _write(
+        self, url: str, page: ExtractedPage, texts: list[str], index_texts: list[str], vectors: list[list[float]]
+    ) -> dict[str, Any]:
         html = page.html[: self.settings.max_html_chars]
-
         chunks = list(zip(texts, index_texts, strict=True))
         payloads = [{"url": url, "title": page.title, "chunk_index": i} for i in range(len(texts))]
         async with ingest_lease(self.store) as lease:  # the order of writes: see websearch/pending.py
@@ -112,7 +152,7 @@ class WebIndex:
             try:
                 await self._embedding_model()  # the collection must be this model's before anything is repaired
                 if self.embedding_dimension:
-                    await self._check_index(self.embedding_dimension)
+                    await self.check_index(self.embedding_dimension)
                 repairs = await reconcile(self.store, self.vectors, self.embed)
                 break
             except IndexMismatch as exc:  # /health reports it; another model's vectors are left untouched
@@ -168,7 +208,7 @@ class WebIndex:
 
     async def semantic(self, query: str, limit: int) -> list[Hit]:
         [vector] = await self.embed([query], "query")
-        await self._check_index(len(vector))
+        await self.check_index(len(vector))
         scored = await self.vectors.search(vector, limit)
         chunks = await self.store.chunks_by_id([point_id for point_id, _ in scored])
         return [Hit(chunks[i], score, "semantic") for i, score in scored if i in chunks]
@@ -176,14 +216,7 @@ class WebIndex:
     async def hybrid(self, query: str, limit: int, alpha: float, fusion: str) -> list[Hit]:
         pool = max(limit, self.settings.hybrid_candidates)
         semantic, keyword = await asyncio.gather(self.semantic(query, pool), self.keyword(query, pool))
-        by_id = {hit.chunk.chunk_id: hit.chunk for hit in semantic + keyword}
-        if fusion == "rrf":
-            fused = rrf([semantic, keyword], weights=[alpha, 1 - alpha])
-        else:
-            sem, kw = min_max(semantic), min_max(keyword)
-            fused = {i: alpha * sem.get(i, 0.0) + (1 - alpha) * kw.get(i, 0.0) for i in by_id}
-        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
-        return [Hit(by_id[i], score, "hybrid") for i, score in ranked]
+        return fuse(semantic, keyword, limit, alpha, fusion)
 
     def shape(self, hits: list[Hit], query: str) -> list[dict[str, Any]]:
         terms = [query.strip(), *tokens.query_terms(query)]
@@ -209,13 +242,13 @@ class WebIndex:
         }
         if report["qdrant"] == report["embedding"] == "ok" and self.embedding_dimension:
             try:  # the collection was built with the model the embedding service serves
-                await self._check_index(self.embedding_dimension)
+                await self.check_index(self.embedding_dimension)
                 report["index"] = "ok"
             except LingxiError as exc:
                 report["index"] = exc.message
         return report
 
-    async def _check_index(self, dimension: int) -> None:
+    async def check_index(self, dimension: int) -> None:
         await self.vectors.check(self.embedding_model or await self._embedding_model(), dimension)
 
     async def _embedding_model(self) -> str:
@@ -225,6 +258,18 @@ class WebIndex:
         dimension = body.get("embedding_dimension")
         self.embedding_dimension = dimension if isinstance(dimension, int) else None
         return self.embedding_model
+
+
+def fuse(semantic: list[Hit], keyword: list[Hit], limit: int, alpha: float, fusion: str) -> list[Hit]:
+    """The hybrid ranking: per-query min-max normalised ``alpha·semantic + (1−alpha)·keyword``, or weighted RRF."""
+    by_id = {hit.chunk.chunk_id: hit.chunk for hit in semantic + keyword}
+    if fusion == "rrf":
+        fused = rrf([semantic, keyword], weights=[alpha, 1 - alpha])
+    else:
+        sem, kw = min_max(semantic), min_max(keyword)
+        fused = {i: alpha * sem.get(i, 0.0) + (1 - alpha) * kw.get(i, 0.0) for i in by_id}
+    ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:limit]
+    return [Hit(by_id[i], score, "hybrid") for i, score in ranked]
 
 
 def min_max(hits: list[Hit]) -> dict[int, float]:

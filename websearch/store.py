@@ -91,6 +91,11 @@ class Store:
             )
             return await cursor.fetchone()
 
+    async def touch(self, url: str) -> None:
+        """Mark the page fetched now (its content was fetched again and found unchanged)."""
+        async with self.connection() as conn:
+            await conn.execute("UPDATE pages SET fetched_at = now() WHERE url = %s", (url,))
+
     @staticmethod
     async def replace_page(
         conn: psycopg.AsyncConnection[Any],

@@ -136,6 +136,21 @@ class VectorStore:
             result = await self.client.query_points(self.collection, query=list(vector), limit=limit)
         return [(int(point.id), float(point.score)) for point in result.points]
 
+    async def search_among(self, vector: Sequence[float], ids: Sequence[int]) -> list[tuple[int, float]]:
+        """Cosine similarity of ``vector`` to each of the points ``ids`` (those that exist), best first."""
+        from qdrant_client import models
+
+        if not ids:
+            return []
+        only = models.Filter(must=[models.HasIdCondition(has_id=list(ids))])
+        with self._unavailable_on_failure():
+            if not await self.client.collection_exists(self.collection):
+                return []
+            result = await self.client.query_points(
+                self.collection, query=list(vector), query_filter=only, limit=len(ids)
+            )
+        return [(int(point.id), float(point.score)) for point in result.points]
+
     async def ids(self) -> set[int]:
         """Every point id (tests and maintenance)."""
         with self._unavailable_on_failure():
