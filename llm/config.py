@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.settings import ServiceSettings, data_path
 
 
 class Engine(str, enum.Enum):
@@ -88,7 +88,10 @@ class Settings(ServiceSettings):
         "for the embedded SmolLM2 Q4_1 (its int8-activation kernels change the answers and barely batch), "
         "none for a file of yours.",
     )
-    model_cache_dir: Path = Field(Path(".data/models"), description="llamacpp: where converted GGUF files are kept.")
+    model_cache_dir: Path = Field(
+        default_factory=lambda: data_path("models"),
+        description="llamacpp: where converted GGUF files are kept; default: $LINGXI_DATA_DIR/models.",
+    )
     local_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."
     )
