@@ -5,14 +5,17 @@ LINGXI_DATA_DIR. The venv borrows this one's dependencies (a .pth line) and gets
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,18 +86,18 @@ def suite(installed: Path, local_postgres: LocalPostgres, tmp_path_factory: pyte
             stop_process(process)
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> httpx.Response:
-    import time
-
+def wait_for(url: str, process: subprocess.Popen[bytes], done: Any = None, timeout_s: float = 180) -> httpx.Response:
+    """The first answer from ``url`` that ``done`` accepts (by default: any answer)."""
     deadline = time.monotonic() + timeout_s
     while True:
         assert process.poll() is None, f"{url}: the service exited with code {process.returncode}"
         try:
             response = httpx.get(url, timeout=5, trust_env=False)
-            if response.status_code != 503 or time.monotonic() > deadline:
+            if done is None or done(response):
                 return response
         except httpx.HTTPError:
-            assert time.monotonic() < deadline, f"{url} did not answer within {timeout_s:.0f} s"
+            pass
+        assert time.monotonic() < deadline, f"{url} gave no awaited answer within {timeout_s:.0f} s"
         time.sleep(0.3)
 
 
@@ -108,16 +111,41 @@ def test_the_package_data_is_installed(suite: dict):
     opro = f"http://127.0.0.1:{suite['ports']['opro']}"
     page = wait_for(f"{opro}/ui/", suite["processes"]["opro"])
     assert page.status_code == 200 and "<html" in page.text.lower()
-    assert httpx.get(f"{opro}/ui/vendor/react.production.min.js", trust_env=False).status_code == 200
+    assert httpx.get(f"{opro}/ui/assets/vendor/react.production.min.js", trust_env=False).status_code == 200
     websearch = f"http://127.0.0.1:{suite['ports']['websearch']}"
-    health = wait_for(f"{websearch}/health", suite["processes"]["websearch"]).json()
-    assert health["dependencies"]["postgres"] == "ok", health  # its migrations ran from the wheel
+    migrated = wait_for(  # websearch's health names PostgreSQL ok once its migrations ran (from the wheel)
+        f"{websearch}/health",
+        suite["processes"]["websearch"],
+        lambda response: response.json().get("dependencies", {}).get("postgres") == "ok",
+    )
+    assert migrated.json()["dependencies"]["postgres"] == "ok"
 
 
-def test_every_service_writes_under_its_data_dir_only(suite: dict):
-    asr = f"http://127.0.0.1:{suite['ports']['asr']}"
-    assert wait_for(f"{asr}/health", suite["processes"]["asr"], timeout_s=300).status_code == 200
-    websearch = f"http://127.0.0.1:{suite['ports']['websearch']}"
-    wait_for(f"{websearch}/health", suite["processes"]["websearch"], timeout_s=300)
-    assert {path.name for path in suite["workdir"].iterdir()} == {"data"}
-    assert {"models", "qdrant"} <= {path.name for path in suite["data"].iterdir()}
+DEFAULT_PATHS = """
+import importlib, json, sys
+from pathlib import Path
+paths = {}
+for name in sys.argv[1:]:
+    settings = importlib.import_module(name + ".config").Settings()
+    for field, value in settings.model_dump().items():
+        if field.endswith(("_dir", "_path")) and value is not None:
+            paths[f"{name}.{field}"] = str(Path(value).absolute())
+print(json.dumps(paths))
+"""
+
+
+def test_every_default_write_path_is_under_the_data_dir(installed: Path, tmp_path: Path):
+    env = {**os.environ, "LINGXI_DATA_DIR": str(tmp_path / "data")}
+    env = {key: value for key, value in env.items() if not key.endswith(("_DIR", "_PATH")) or key == "LINGXI_DATA_DIR"}
+    run = subprocess.run(
+        [installed, "-c", DEFAULT_PATHS, *SERVICES], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    paths = json.loads(run.stdout)
+    assert {"asr.model_cache_dir", "llm.model_cache_dir", "websearch.qdrant_path", "opro.feedback_path"} <= set(paths)
+    assert {field: path for field, path in paths.items() if not path.startswith(f"{tmp_path}/data/")} == {}
+
+
+def test_the_running_services_wrote_nothing_outside_their_data_dir(suite: dict):
+    for name, port in suite["ports"].items():  # every one still up, having started its engine
+        wait_for(f"http://127.0.0.1:{port}/livez", suite["processes"][name])
+    assert {path.name for path in suite["workdir"].iterdir()} <= {"data"}
