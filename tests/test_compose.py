@@ -104,6 +104,8 @@ def test_the_check_runs_every_service_on_loopback_of_the_host_network_on_the_por
         assert services[name]["network_mode"] == "host"
         assert services[name]["ports"] == {"!reset": []}
     for name in SERVICES:
+        assert COMPOSE["services"][name]["extra_hosts"] == ["host.docker.internal:host-gateway"]
+        assert services[name]["extra_hosts"] == {"!reset": []}  # no gateway without a bridge
         assert services[name]["command"] == ["serve", name, "--host", "127.0.0.1"]
         port = services[name]["environment"][f"{name.upper()}_PORT"]
         assert port == f"${{LINGXI_CHECK_{name.upper()}_PORT:-{SERVICES[name].port}}}"
