@@ -11,15 +11,19 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng sox libsndfile1 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
+# llama-cpp-python first, in a layer of its own: PyPI has only its source, and compiling it (portable
+# x86-64 code) is most of a cold build, so no other change rebuilds it. Its pin is pyproject.toml's.
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+ && CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python==0.3.36 \
+ && apt-get purge -y --auto-remove build-essential cmake && rm -rf /var/lib/apt/lists/* /root/.cache
+
 WORKDIR /app
 ARG EXTRAS=embedded
-# The dependencies first, from pyproject.toml alone, so that a change of code reuses this layer.
-# llama-cpp-python compiles here (portable x86-64 code); the compilers leave with the layer.
+# The other dependencies, from pyproject.toml alone, so that a change of code reuses this layer.
 COPY pyproject.toml README.md requirements-nodeps.txt ./
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
- && CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install ".[${EXTRAS}]" && pip uninstall -y lingxi \
+RUN pip install ".[${EXTRAS}]" && pip uninstall -y lingxi \
  && if grep -qv '^\s*\(#\|$\)' requirements-nodeps.txt; then pip install --no-deps -r requirements-nodeps.txt; fi \
- && apt-get purge -y --auto-remove build-essential cmake && rm -rf /var/lib/apt/lists/* /root/.cache
+ && rm -rf /root/.cache
 
 COPY services ./services
 COPY asr ./asr

@@ -126,6 +126,11 @@ def test_one_dockerfile_for_both_images_runs_lingxi_as_uid_1000_writing_under_da
     assert "pip install --no-deps ." in DOCKERFILE  # not editable: package data must be in the wheel
 
 
+def test_the_dockerfile_compiles_the_llama_cpp_python_that_pyproject_pins():
+    pinned = re.search(r'"(llama-cpp-python==[^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned and f"pip install {pinned.group(1)} " in DOCKERFILE
+
+
 def test_the_build_context_leaves_out_secrets_and_local_state():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".env.*", ".git", ".venv", ".data"} <= set(ignored)

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FILES = ("docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.check.yml")
 PROJECT = "lingxi-check"
 UP_TIMEOUT_S = 600
+BUILD_TIMEOUT_S = 3600  # a cold build compiles llama-cpp-python: ~20 min on 2 busy cores
 
 
 def report(line: str) -> None:
@@ -57,7 +58,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     started = time.monotonic()
-    built = compose("build", check=False)
+    built = compose("build", check=False, timeout=BUILD_TIMEOUT_S)
     if built.returncode:
         pytest.fail(f"docker compose build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
     report(f"build {time.monotonic() - started:.0f} s")
