@@ -161,8 +161,9 @@ def test_websearch_ingests_a_page_and_finds_it(stack: Stack, workdir: Path):
     page = f"http://127.0.0.1:{port('pages')}/raft.html"
     ingested = httpx.post(stack.url("websearch", "/ingest"), json={"url": page}, timeout=120)
     assert ingested.status_code == 200, ingested.text
-    for mode in ("keyword", "semantic", "hybrid"):
-        found = httpx.get(stack.url("websearch", f"/search/{mode}"), params={"q": "how is a leader elected"})
+    queries = {"keyword": "leader election", "semantic": "how is a new leader chosen", "hybrid": "raft votes"}
+    for mode, query in queries.items():
+        found = httpx.get(stack.url("websearch", f"/search/{mode}"), params={"q": query}, timeout=60)
         assert found.status_code == 200
         assert page in json.dumps(found.json()), (mode, found.text)
 
