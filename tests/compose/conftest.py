@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,11 @@ BUILD_TIMEOUT_S = 3600  # a cold build compiles llama-cpp-python: ~20 min on 2 b
 
 
 def report(line: str) -> None:
-    print(f"compose-check: {line}", file=sys.__stderr__, flush=True)
+    """A time for scripts/compose-check to print once pytest (which captures stderr) is done."""
+    path = Path(os.environ.get("LINGXI_CHECK_REPORT", ROOT / ".data" / "compose-check" / "report.txt"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        print(f"compose-check: {line}", file=file)
 
 
 def compose(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
