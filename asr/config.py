@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.settings import ServiceSettings, data_path
 
 
 class Engine(str, enum.Enum):
@@ -32,7 +32,9 @@ class Settings(ServiceSettings):
         "SenseVoiceSmall from ASR_MODEL_DIR) or upstream (an OpenAI-compatible /v1/audio/transcriptions).",
     )
     model_cache_dir: Path = Field(
-        Path(".data/models"), description="Where the embedded Whisper base is assembled once (sha256 checked)."
+        default_factory=lambda: data_path("models"),
+        description="Where the embedded Whisper base is assembled once (sha256 checked); default: "
+        "$LINGXI_DATA_DIR/models.",
     )
     model_dir: Path | None = Field(
         None,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.settings import ServiceSettings, split_csv
+from services.settings import ServiceSettings, data_path, split_csv
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"  # the sentence-transformers engine without a model dir
 MULTILINGUAL_MODEL_NAME = "use-multilingual-v3"  # the use-multilingual engine, the embedded default
@@ -67,7 +67,9 @@ class Settings(ServiceSettings):
         "Image models always run on torch.",
     )
     onnx_dir: Path = Field(
-        Path(".data/onnx"), description="Where models exported to ONNX are kept (one file per model and backend)."
+        default_factory=lambda: data_path("onnx"),
+        description="Where models exported to ONNX are kept (one file per model and backend); default: "
+        "$LINGXI_DATA_DIR/onnx.",
     )
     cpu_threads: int = Field(
         0,

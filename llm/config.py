@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.settings import ServiceSettings, data_path
 
 
 class Engine(str, enum.Enum):
@@ -105,7 +105,9 @@ class Settings(ServiceSettings):
         "none for the embedded Qwen and a file of yours.",
     )
     model_cache_dir: Path = Field(
-        Path(".data/models"), description="llamacpp: where the embedded Qwen is joined, and converted GGUFs kept."
+        default_factory=lambda: data_path("models"),
+        description="llamacpp: where the embedded Qwen is joined and converted GGUFs kept; "
+        "default: $LINGXI_DATA_DIR/models.",
     )
     local_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."

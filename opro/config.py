@@ -7,7 +7,7 @@ import enum
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.settings import ServiceSettings, data_path
 
 
 class LLMBackend(str, enum.Enum):
@@ -41,8 +41,14 @@ class Settings(ServiceSettings):
     database_url: str | None = Field(
         None, description="PostgreSQL URL (postgresql://user:pw@host/db); unset: SQLite in OPRO_DATA_DIR."
     )
-    data_dir: str = Field(".data/opro", description="Directory of the SQLite database when no PostgreSQL is set.")
-    feedback_path: str = Field("outputs/user_feedback.jsonl", description="JSONL file every select/reject goes to.")
+    data_dir: str = Field(
+        default_factory=lambda: str(data_path("opro")),
+        description="Directory of the SQLite database when no PostgreSQL is set; default: $LINGXI_DATA_DIR/opro.",
+    )
+    feedback_path: str = Field(
+        default_factory=lambda: str(data_path("opro", "user_feedback.jsonl")),
+        description="JSONL file every select/reject goes to; default: $LINGXI_DATA_DIR/opro/user_feedback.jsonl.",
+    )
 
     top_k: int = Field(5, ge=1, le=20, description="Candidates offered per round.")
     cluster_threshold: float = Field(

@@ -6,6 +6,8 @@ Each service subclasses ``ServiceSettings`` with its own env prefix (``ASR_``, `
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -17,6 +19,11 @@ def split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def data_path(*parts: str) -> Path:
+    """Where a service writes by default: under ``LINGXI_DATA_DIR`` (``/data`` in the images), else ``.data``."""
+    return Path(os.environ.get("LINGXI_DATA_DIR") or ".data", *parts)
 
 
 class ServiceSettings(BaseSettings):

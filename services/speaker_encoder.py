@@ -3,9 +3,9 @@
 The Protocol lets a GPU box plug in another encoder (pyannote, 3D-Speaker from a local model dir). The
 embedded default is Resemblyzer's pretrained GE2E encoder (a 3-layer LSTM over 40 mel bands), whose
 17 MB weights ship inside the ``resemblyzer`` wheel (installed ``--no-deps``: its package imports
-webrtcvad and an old scipy path at import time, so its weights file is loaded here with torch directly).
-torch is imported in ``start()`` only (the mel bands are librosa's, computed with numpy): this module
-imports without it.
+webrtcvad and an old scipy path at import time, so only its weights file is read, by
+``services.legacy_checkpoint``). The network runs in NumPy (mel bands as librosa computes them, the LSTM
+as torch's ``nn.LSTM`` does): the embedded defaults need no torch.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from services.engine import Engine
 from services.errors import NotConfigured
+from services.legacy_checkpoint import load_state_dicts
 from services.media import SAMPLE_RATE
 
 WINDOW_SECONDS = 1.6  # one GE2E "partial utterance": 160 frames of 10 ms
@@ -53,7 +54,7 @@ class ResemblyzerEncoder(SpeakerEncoder):
 
     def __init__(self, weights: Path | None = None) -> None:
         self.weights = weights
-        self.model: Any = None
+        self.model: Ge2e | None = None
         self.lock = threading.Lock()
 
     async def start(self) -> None:
@@ -63,26 +64,9 @@ class ResemblyzerEncoder(SpeakerEncoder):
 
     def load(self) -> None:
         with self.lock:
-            if self.model is not None:
-                return
-            import torch
-            from torch import nn
-
-            class Ge2e(nn.Module):
-                def __init__(self) -> None:
-                    super().__init__()
-                    self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
-                    self.linear = nn.Linear(256, 256)
-
-                def forward(self, mels: torch.Tensor) -> torch.Tensor:
-                    _, (hidden, _) = self.lstm(mels)
-                    raw = torch.relu(self.linear(hidden[-1]))
-                    return raw / torch.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
-
-            model = Ge2e()
-            checkpoint = torch.load(self.weights or resemblyzer_weights(), map_location="cpu", weights_only=True)
-            model.load_state_dict(checkpoint["model_state"], strict=False)
-            self.model = model.eval()
+            if self.model is None:
+                state = load_state_dicts(self.weights or resemblyzer_weights())["model_state"]
+                self.model = Ge2e(state)
 
     def partials(self, clip: np.ndarray) -> list[np.ndarray]:
         """Resemblyzer's slicing: 160-frame windows, ~1.3 per second, covering the whole clip."""
@@ -97,27 +81,67 @@ class ResemblyzerEncoder(SpeakerEncoder):
         return [mel[start : start + frames] for start in starts]
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        import torch
-
         if self.model is None:
             self.load()
+        assert self.model is not None
         if not clips:
             return np.zeros((0, 256), dtype=np.float32)
+        from threadpoolctl import threadpool_limits
+
         partials = [self.partials(np.asarray(clip, dtype=np.float32)) for clip in clips]
-        batch = np.stack([mel for clip in partials for mel in clip])
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a small LSTM batch: one thread is several times faster on a busy CPU
-        try:
-            with torch.no_grad():
-                embedded = self.model(torch.from_numpy(batch)).numpy()
-        finally:
-            torch.set_num_threads(threads)
+        # one BLAS thread: the LSTM's many small products run 5-10x faster so on a busy CPU
+        with threadpool_limits(1, user_api="blas"):
+            embedded = self.model(np.stack([mel for clip in partials for mel in clip]))
         out, at = [], 0
         for clip in partials:
             mean = embedded[at : at + len(clip)].mean(axis=0)
             out.append(mean / max(1e-9, float(np.linalg.norm(mean))))
             at += len(clip)
         return np.stack(out)
+
+
+class Ge2e:
+    """GE2E's forward pass: a 3-layer LSTM (torch's gate order i, f, g, o), a linear layer on the last
+    hidden state, ReLU, L2 normalisation."""
+
+    def __init__(self, state: dict[str, np.ndarray], layers: int = 3) -> None:
+        self.layers = [
+            (
+                state[f"lstm.weight_ih_l{k}"].T,
+                state[f"lstm.weight_hh_l{k}"].T,
+                state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"],
+            )
+            for k in range(layers)
+        ]
+        self.linear = (state["linear.weight"].T, state["linear.bias"])
+
+    def __call__(self, mels: np.ndarray) -> np.ndarray:
+        """(batch, frames, 40) power mel frames → (batch, 256) unit vectors."""
+        sequence = mels.astype(np.float32)
+        for w_input, w_hidden, bias in self.layers:
+            sequence = lstm_layer(sequence, w_input, w_hidden, bias)
+        raw = np.maximum(0.0, sequence[:, -1] @ self.linear[0] + self.linear[1])
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
+
+
+def lstm_layer(inputs: np.ndarray, w_input: np.ndarray, w_hidden: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    batch, steps, _ = inputs.shape
+    size = w_hidden.shape[0]
+    gates_in = inputs @ w_input + bias  # every step's input part at once
+    hidden = np.zeros((batch, size), dtype=np.float32)
+    cell = np.zeros((batch, size), dtype=np.float32)
+    out = np.empty((batch, steps, size), dtype=np.float32)
+    for t in range(steps):
+        gates = gates_in[:, t] + hidden @ w_hidden
+        i, f, o = (sigmoid(gates[:, k * size : (k + 1) * size]) for k in (0, 1, 3))
+        cell = f * cell + i * np.tanh(gates[:, 2 * size : 3 * size])
+        hidden = o * np.tanh(cell)
+        out[:, t] = hidden
+    return out
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
 def normalize_volume(clip: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:

@@ -3,7 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.settings import ServiceSettings
+from services.settings import ServiceSettings, data_path
 
 
 class Settings(ServiceSettings):
@@ -16,7 +16,10 @@ class Settings(ServiceSettings):
     )
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset → embedded Qdrant in qdrant_path.")
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server, if it needs one.")
-    qdrant_path: str = Field(".data/qdrant", description="Directory of the embedded Qdrant (when no qdrant_url).")
+    qdrant_path: str = Field(
+        default_factory=lambda: str(data_path("qdrant")),
+        description="Directory of the embedded Qdrant (when no qdrant_url); default: $LINGXI_DATA_DIR/qdrant.",
+    )
     collection: str = Field("websearch_chunks", description="Qdrant collection holding the chunk vectors.")
     embedding_url: str = Field("http://127.0.0.1:7202", description="Base URL of the lingxi embedding service.")
     embedding_api_key: str | None = Field(None, description="Bearer key of the embedding service, if it has one.")

@@ -76,7 +76,7 @@ ensure_venv() {
     # x86-64 from the last decade, not only this CPU (set CMAKE_ARGS yourself for CUDA or Metal).
     say "pip may compile llama-cpp-python the first time (~6 min); later installs reuse the cached wheel"
     CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
-      "$VENV/bin/python" -m pip install -q -e ".[embedded,dev]"
+      "$VENV/bin/python" -m pip install -q -e ".[embedded,torch,dev]"
     if grep -qv '^\s*\(#\|$\)' requirements-nodeps.txt; then
       "$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
     fi
