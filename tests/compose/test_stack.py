@@ -55,10 +55,12 @@ def readme_commands(block: str) -> list[str]:
 
 
 def runnable(command: str) -> bool:
-    """curl, espeak-ng and sox lines; not those needing the internet, shell variables, or showing an error."""
+    """curl, espeak-ng and sox lines; not those needing the internet (a page of python.org, a web search),
+    shell variables, or showing an error."""
     if not command.startswith(("curl ", "espeak-ng ", "sox ")):
         return False
-    return "$" not in command and "python.org" not in command and " -i " not in command
+    internet = "python.org" in command or "/search/web" in command
+    return "$" not in command and not internet and " -i " not in command
 
 
 def readme_blocks() -> dict[str, list[str]]:
