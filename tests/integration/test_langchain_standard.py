@@ -2,7 +2,7 @@
 ``ChatOpenAI`` and ``OpenAIEmbeddings`` at ``/v1``, ``ChatOllama`` and ``OllamaEmbeddings`` at ``/ollama``, one
 real llm on its embedded default (Qwen2.5-Coder-0.5B-Instruct) with the real embedding service behind it.
 
-Opt-in (the chat suites take ~20 minutes on 2 cores): ``./scripts/test --integration tests/integration`` or
+Opt-in (~35 minutes on 2 cores): ``./scripts/test --integration tests/integration`` or
 ``LINGXI_INTEGRATION=1 pytest tests/integration/test_langchain_standard.py``. What the 0.5B model cannot do
 (images, audio, PDFs) is switched off through the suites' own capability properties; docs/integrations.md
 lists each with why.
