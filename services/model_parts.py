@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def joined_file(target: Path, parts: list[Part], sha256: str, hint: str, size: i
             raise ModelAssemblyError(f"{part.distribution} has no {part.path}: reinstall it; {hint}")
         sources.append(source)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_partials(target)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         digest, written = hashlib.sha256(), 0
@@ -84,3 +86,14 @@ def joined_file(target: Path, parts: list[Part], sha256: str, hint: str, size: i
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def remove_abandoned_partials(target: Path, quiet_s: float = 600.0) -> None:
+    """Delete the half-joined copies of ``target`` a killed process left: ones not written to for ``quiet_s``
+    (a join in progress writes continuously; another container's process ids are not ours to check)."""
+    for partial in target.parent.glob(f".{target.name}.*.partial"):
+        try:
+            if time.time() - partial.stat().st_mtime > quiet_s:
+                partial.unlink()
+        except FileNotFoundError:
+            pass

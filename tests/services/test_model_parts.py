@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import time
 
 import pytest
 
@@ -57,3 +59,17 @@ def test_an_unverified_file_in_place_is_rebuilt(packages, tmp_path):
     target = tmp_path / "model.gguf"
     target.write_bytes(b"half a model")  # a copy from before, with no marker
     assert joined_file(target, PARTS, SHA256, "reinstall").read_bytes() == WHOLE
+
+
+def test_a_killed_join_leaves_nothing_behind_the_next_one(packages, tmp_path):
+    """A process killed mid-join leaves its partial copy; the next join removes it once it has gone quiet,
+    and leaves a partial that is still being written alone."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    abandoned = cache / ".model.gguf.4242.partial"
+    abandoned.write_bytes(b"half")
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+    in_progress = cache / ".model.gguf.4343.partial"
+    in_progress.write_bytes(b"being written")
+    joined_file(cache / "model.gguf", PARTS, SHA256, "reinstall", len(WHOLE))
+    assert sorted(p.name for p in cache.iterdir()) == [".model.gguf.4343.partial", "model.gguf", "model.gguf.sha256"]
