@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm.engines.base import SAMPLING_PARAMS
 from llm.structured import response_format_of
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -72,17 +73,7 @@ class OpenAIChatRequest(SeedChatRequest):
         return params
 
 
-SAMPLING_OPTIONS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "repeat_penalty",
-    "repeat_last_n",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "stop",
-)
+SAMPLING_OPTIONS = (*SAMPLING_PARAMS, "seed", "stop")
 
 
 class OllamaOptions(BaseModel):

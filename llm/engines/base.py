@@ -18,6 +18,17 @@ from services.health import Health
 Completion = dict[str, Any]  # an OpenAI chat.completion object
 Chunk = dict[str, Any]  # an OpenAI chat.completion.chunk object
 
+# The sampling parameters a chat request may set, by the names both APIs (OpenAI, Ollama options) use.
+SAMPLING_PARAMS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "repeat_penalty",
+    "repeat_last_n",
+    "frequency_penalty",
+    "presence_penalty",
+)
+
 
 @dataclass
 class ChatRequest:

@@ -26,7 +26,7 @@ from typing import Any
 from llm import closing, openai_format, structured, tool_calls, tools
 from llm.config import ModelRoute, Settings
 from llm.embedded import embedded, gguf_quantization, is_embedded, model_location
-from llm.engines.base import ChatRequest, Chunk, Completion
+from llm.engines.base import SAMPLING_PARAMS, ChatRequest, Chunk, Completion
 from llm.engines.cpu_threads import ThreadChooser, available_cores
 from llm.engines.llamacpp_batch import Job, Scheduler
 from llm.engines.llamacpp_model import DecodeError, Model, Sampling, converted
@@ -37,16 +37,6 @@ from services.health import Health, Status
 
 RETRY_LATER = {"Retry-After": "5"}
 # request parameters that choose how tokens are sampled (OpenAI's names, and Ollama's options as the routes pass them)
-SAMPLING_PARAMS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "repeat_penalty",
-    "repeat_last_n",
-    "frequency_penalty",
-    "presence_penalty",
-)
-
 log = logging.getLogger("lingxi.llm")
 
 
