@@ -91,7 +91,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await self._session().request(
                 request.method,
                 URL(str(request.url), encoded=True),
-                headers=[(name, value) for name, value in request.headers.multi_items() if not drop(name)],
+                headers=headers(request.headers),
                 data=body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
@@ -114,9 +114,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self.session = None
 
 
-def drop(name: str) -> bool:
-    """Headers aiohttp writes itself from the body it is given."""
-    return name.lower() == "transfer-encoding"
+def headers(request_headers: httpx.Headers) -> list[tuple[str, str]]:
+    """The request's headers as aiohttp takes them, less the one it writes itself from the body it is given."""
+    encoding = request_headers.encoding
+    return [
+        (name.decode(encoding), value.decode(encoding))
+        for name, value in request_headers.raw
+        if name.lower() != b"transfer-encoding"
+    ]
 
 
 async def parts(request: httpx.Request) -> AsyncIterator[bytes]:

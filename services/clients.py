@@ -57,6 +57,13 @@ class ServiceClient:
         )
         self.transport = transport or aiohttp_transport(settings)
         self.http = httpx.AsyncClient(transport=self.transport, **settings)
+        # What every request carries, made once: httpx's client would merge them again on each request.
+        self.urls: dict[str, httpx.URL] = {}
+        self.headers = {
+            False: httpx.Headers(self.http.headers),
+            True: httpx.Headers({**self.http.headers, **JSON_HEADERS}),
+        }
+        self.extensions = {"timeout": self.http.timeout.as_dict()}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -67,8 +74,12 @@ class ServiceClient:
         """Send ``body`` as JSON; lingxi's errors for a failure and for an upstream status >= 400. With
         ``stream`` the body is left unread (the caller closes the response)."""
         content = fastjson.dumps(body) if body is not None else None
-        request = self.http.build_request(
-            method, path, content=content, headers=JSON_HEADERS if content is not None else None
+        request = httpx.Request(
+            method,
+            self.url(path),
+            content=content,
+            headers=self.headers[content is not None],
+            extensions=self.extensions,
         )
         response = await self._send(request, stream)
         if response.status_code >= 400:
@@ -79,6 +90,12 @@ class ServiceClient:
                 await response.aclose()
             raise_for_upstream_status(response, self.label)
         return response
+
+    def url(self, path: str) -> httpx.URL:
+        url = self.urls.get(path)
+        if url is None:
+            url = self.urls[path] = httpx.URL(self.base_url + path)
+        return url
 
     async def post_json(self, path: str, body: dict[str, Any]) -> Any:
         return self.json_of((await self.send("POST", path, body)).content)
@@ -100,7 +117,7 @@ class ServiceClient:
 
     async def _send_once(self, request: httpx.Request, stream: bool) -> httpx.Response:
         """What ``self.http.send`` does, less httpx's client layer (auth and redirect flows, cookie jar, event
-        hooks: nothing these upstreams use); the request, built by ``self.http``, has its headers and timeouts."""
+        hooks: nothing these upstreams use); the request carries the client's headers and timeouts."""
         response = await self.transport.handle_async_request(request)
         response.request = request
         if not stream:
