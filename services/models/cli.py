@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from services.models.hubs import configured_sources
-from services.models.names import BadName, ollama_name, repo_id
+from services.models.names import BadName, local_name, ollama_name, repo_id
 from services.models.pull import Candidate, Event, PullError, everything, gguf_candidates, matching, one_gguf, pull
 from services.models.store import ModelStore
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{row.name:<50} {row.files:>5} {row.size / 1e9:>8.2f}GB")
             return 0
         if args.verb == "rm":
-            if not store.remove(repo_id(args.name)):
+            if not store.remove(local_name(args.name)):
                 print(f"lingxi models rm: {args.name} is not in {store.root}", file=sys.stderr)
                 return EXIT_FAILED
             print(f"removed {args.name}")
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if args.profile:
             from services.models.manifest import pull_profile
 
-            pull_profile(args.profile, args.source, store)
+            pull_profile(args.profile, args.source, store, Bar())
             return 0
         if not args.name:
             print("lingxi models pull: give a model name or --profile production", file=sys.stderr)

@@ -41,6 +41,14 @@ def repo_id(text: str) -> str:
     return text
 
 
+def local_name(text: str) -> str:
+    """A directory under the models directory: ``owner/repo`` or a plain name such as ``SenseVoiceSmall``."""
+    parts = text.split("/")
+    if not 1 <= len(parts) <= 3 or not all(re.fullmatch(PART, p) for p in parts) or ".." in text:
+        raise BadName(f"{text!r} is not a model directory name (letters, digits, '.', '_', '-', at most 3 levels)")
+    return text
+
+
 def repo_file(path: str) -> PurePosixPath:
     """A file path a hub listed, checked to stay inside the repo's directory."""
     pure = PurePosixPath(path)

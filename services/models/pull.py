@@ -127,7 +127,7 @@ def pull(
             log.warning("%s", failures[-1][1])
             continue
         try:
-            return fetch(name, hub, candidate.repo, resolved, select(listed), store, report)
+            return fetch(name, hub, candidate.repo, resolved, listed, select, store, report)
         except PullError as exc:
             raise PullError(scrub(exc.message, secrets), exc.kind) from None
         except BadName as exc:
@@ -143,8 +143,16 @@ def pull(
 
 
 def fetch(
-    name: str, hub: Hub, repo: str, revision: str, files: list[RemoteFile], store: ModelStore, report: Reporter
+    name: str,
+    hub: Hub,
+    repo: str,
+    revision: str,
+    listed: list[RemoteFile],
+    select: Selector,
+    store: ModelStore,
+    report: Reporter,
 ) -> list[Path]:
+    files = select(listed)
     staging = store.staging_dir(hub.source, repo, name)
     plan = []
     for file in files:
@@ -165,6 +173,8 @@ def fetch(
         report(Event("verifying", file.path, file.sha256, total, total))
         check(file, part, digest)
         store.publish(part, final)
+    if select is everything:
+        store.mark_complete(name, f"{hub.source}:{repo}@{revision}\n")
     report(Event("done", name))
     remove_empty(store.root / STAGING)
     return [final for _, final, _ in plan]

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from services.models.names import repo_id
+from services.models.names import local_name, repo_id
 from services.settings import data_path
 
 STAGING = ".staging"
+COMPLETE = ".complete"  # {root}/.complete/{name}: the pull of that whole directory finished
 HEADROOM = 64 * 1024 * 1024  # free space kept beyond what a pull writes
 
 
@@ -93,10 +94,10 @@ class ModelStore:
         self.root = Path(root or models_dir())
 
     def repo_dir(self, name: str) -> Path:
-        return self.root / repo_id(name)
+        return self.root / local_name(name)
 
     def staging_dir(self, source: str, hub_repo: str, name: str) -> Path:
-        return self.root / STAGING / source / repo_id(hub_repo).replace("/", "--") / repo_id(name)
+        return self.root / STAGING / source / repo_id(hub_repo).replace("/", "--") / local_name(name)
 
     def final_path(self, name: str, file: PurePosixPath) -> Path:
         path = self.repo_dir(name).joinpath(*file.parts)
@@ -120,14 +121,24 @@ class ModelStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, final)
 
+    def mark_complete(self, name: str, what: str) -> None:
+        marker = self.root / COMPLETE / local_name(name)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(what)
+
+    def is_complete(self, name: str) -> bool:
+        return (self.root / COMPLETE / local_name(name)).is_file() and self.repo_dir(name).is_dir()
+
     def listing(self) -> list[Stored]:
         if not self.root.is_dir():
             return []
         rows = []
-        for owner in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for repo in sorted(p for p in owner.iterdir() if p.is_dir()):
-                files = [f for f in repo.rglob("*") if f.is_file()]
-                rows.append(Stored(f"{owner.name}/{repo.name}", len(files), sum(f.stat().st_size for f in files)))
+        for top in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            has_files = any(f.is_file() for f in top.iterdir())  # a model dir itself, else owner/repo dirs
+            for model in [top] if has_files else sorted(p for p in top.iterdir() if p.is_dir()):
+                files = [f for f in model.rglob("*") if f.is_file()]
+                name = str(model.relative_to(self.root))
+                rows.append(Stored(name, len(files), sum(f.stat().st_size for f in files)))
         return rows
 
     def remove(self, name: str) -> bool:
@@ -138,7 +149,8 @@ class ModelStore:
             shutil.rmtree(target)
             if target.parent.is_dir() and not any(target.parent.iterdir()):
                 target.parent.rmdir()
-        for staged in (self.root / STAGING).glob(f"*/*/{name}"):
+        (self.root / COMPLETE / name).unlink(missing_ok=True)
+        for staged in (self.root / STAGING).glob(f"*/*/{local_name(name)}"):
             shutil.rmtree(staged, ignore_errors=True)
             found = True
         return found
