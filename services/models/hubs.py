@@ -93,9 +93,9 @@ class HuggingFace:
                 expected_size=size,
                 displayed_filename=file.path,
             )
+            return writer.hexdigest()
         finally:
             writer.close()
-        return writer.digest.hexdigest()
 
     def secrets(self) -> list[str]:
         return [self.token] if self.token else []

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -52,17 +54,43 @@ def sha256_of(path: Path, upto: int | None = None) -> hashlib._Hash:
 
 
 class HashingWriter:
-    """A file opened for appending that hashes what is written (and what was there), for one-pass checks."""
+    """A file opened for appending that hashes what is written (and what was there), for one-pass checks.
+
+    The hash runs in a thread of its own (hashlib lets go of the GIL), beside the receiving and writing;
+    at most ``QUEUED`` chunks wait for it, so memory stays flat whatever the file size.
+    """
+
+    QUEUED = 8
 
     def __init__(self, path: Path, on_bytes: object = None) -> None:
         self.path = path
         self.resumed = path.stat().st_size if path.exists() else 0
-        self.digest = sha256_of(path) if self.resumed else hashlib.sha256()
         self.file: BinaryIO = path.open("ab")
         self.on_bytes = on_bytes
+        self.start(sha256_of(path) if self.resumed else hashlib.sha256())
+
+    def start(self, digest: hashlib._Hash) -> None:
+        self.digest = digest
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(self.QUEUED)
+        self.hasher = threading.Thread(target=self.hash_chunks, name="sha256", daemon=True)
+        self.hasher.start()
+
+    def hash_chunks(self) -> None:
+        while (chunk := self.chunks.get()) is not None:
+            self.digest.update(chunk)
+
+    def finish_hashing(self) -> None:
+        if self.hasher.is_alive():
+            self.chunks.put(None)
+            self.hasher.join()
+
+    def hexdigest(self) -> str:
+        """The sha256 of the whole file as written."""
+        self.finish_hashing()
+        return self.digest.hexdigest()
 
     def write(self, data: bytes) -> int:
-        self.digest.update(data)
+        self.chunks.put(bytes(data))
         written = self.file.write(data)
         if callable(self.on_bytes):
             self.on_bytes(len(data))
@@ -79,13 +107,15 @@ class HashingWriter:
         size = self.file.tell() if size is None else size
         self.file.flush()
         result = self.file.truncate(size)
-        self.digest = sha256_of(self.path, size) if size else hashlib.sha256()
+        self.finish_hashing()
+        self.start(sha256_of(self.path, size) if size else hashlib.sha256())
         return result
 
     def flush(self) -> None:
         self.file.flush()
 
     def close(self) -> None:
+        self.finish_hashing()
         self.file.close()
 
 

@@ -9,7 +9,8 @@ ModelScope (as ``modelscope`` reads it): ``GET /api/v1/models/{repo}/repo/files`
 ``GET /api/v1/models/{repo}/repo?Revision=&FilePath=`` serves the bytes, ``Range`` included.
 
 ``pause_at`` stops a body after that many bytes until ``resume`` is set (to interrupt a client);
-``corrupt`` flips a byte of what is served; ``sent`` counts body bytes; ``tokens`` the bearer tokens seen.
+``corrupt`` flips a byte of what is served; ``rate`` paces bodies as a network link would; ``sent``
+counts body bytes; ``tokens`` the bearer tokens seen.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ class Hub:
     paused: threading.Event = field(default_factory=threading.Event)
     resume: threading.Event = field(default_factory=threading.Event)
     corrupt: bool = False
+    rate: float | None = None  # bytes per second per response, as over a network link of that speed
 
     @property
     def url(self) -> str:
@@ -190,12 +193,16 @@ class Handler(BaseHTTPRequestHandler):
                 hub.paused.set()
                 hub.resume.wait(60)
                 return  # the connection is dropped with the rest unsent
+            started = time.monotonic()
             while position < stop:
-                count = self.connection.sendfile(f, position, stop - position)
+                step = stop - position if hub.rate is None else min(stop - position, 1 << 20)
+                count = self.connection.sendfile(f, position, step)
                 if count == 0:
                     break
                 position += count
                 hub.sent += count
+                if hub.rate is not None:  # pace to the link's speed
+                    time.sleep(max(0.0, started + (position - start) / hub.rate - time.monotonic()))
 
 
 class QuietServer(ThreadingHTTPServer):
