@@ -63,7 +63,8 @@ class PulledIndex:
         entries = self.load()
         entry = entries.pop(name, None)
         self.save(entries)
-        if entry is not None:
+        shared = entry is not None and any((e.repo, e.file) == (entry.repo, entry.file) for e in entries.values())
+        if entry is not None and not shared:  # another name served from the same file keeps it
             self.gguf(entry).unlink(missing_ok=True)
             repo = self.store.repo_dir(entry.repo)
             if repo.is_dir() and not any(repo.iterdir()):

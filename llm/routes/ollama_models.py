@@ -66,8 +66,12 @@ def entry(name: str, details: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/api/tags")
 @router.head("/api/tags", include_in_schema=False)
-async def tags(models: ModelsDep, hub: SiblingsDep) -> Response:
+async def tags(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    pulled = request.app.state.pulled_index.load()
     rows = [entry(name, chat_details(models, name)) for name in models.routes]
+    for row in rows:  # a pulled GGUF: its own size and sha256
+        if row["name"] in pulled:
+            row.update(size=pulled[row["name"]].size, digest=pulled[row["name"]].sha256)
     rows += [entry(name, EMBEDDING_DETAILS) for name in await embedding_models(models, hub)]
     return json_response({"models": [{**row, "modified_at": STARTED} for row in rows]})
 

@@ -2,7 +2,8 @@
 
 A repo id is ``owner/name`` of letters, digits, ``.``, ``_`` and ``-``: never a URL, never a path that
 climbs out of the models directory. Ollama names are ``hf.co/{owner}/{repo}[:{quant}]`` (or
-``huggingface.co/…``) and a few familiar names mapped to their official GGUF repos.
+``huggingface.co/…``; on ModelScope, when it is a source, the same id) and a few familiar names mapped
+to their official GGUF repos.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class GgufName:
 
     name: str  # as the client sent it, and as it is served afterwards
     hf_repo: str
-    modelscope_repo: str | None
+    modelscope_repo: str
     quant: str
 
 
@@ -81,7 +82,8 @@ def ollama_name(text: str) -> GgufName:
             if quant and not QUANT.fullmatch(quant):
                 raise BadName(f"{quant!r} is not a quantisation tag (e.g. Q4_K_M)")
             quant = "" if quant.lower() == "latest" else quant
-            return GgufName(name, repo_id(repo), None, quant or DEFAULT_QUANT)
+            # ModelScope carries many GGUF repos under the same id (Qwen's, unsloth's ...)
+            return GgufName(name, repo_id(repo), repo, quant or DEFAULT_QUANT)
     raise BadName(
         f"lingxi pulls GGUF models from Hugging Face as hf.co/{{owner}}/{{repo}}[:{{quant}}] "
         f"or one of {', '.join(FAMILIAR)}; {name!r} is neither"

@@ -80,6 +80,8 @@ def test_pull_streams_ollamas_progress_then_the_model_chats_and_delete_removes_i
 
     tags, ids = served(llm)
     assert NAME in tags and NAME in ids
+    listed = next(m for m in client(llm).list().models if m.model == NAME)
+    assert listed.size == gguf.stat().st_size and listed.digest == digest
     pulled = llm.app.state.pulled_index.store.repo_dir(REPO)
     assert sorted(p.name for p in pulled.iterdir()) == [FILE]  # the GGUF of that quantisation only
 
@@ -102,9 +104,23 @@ def test_pull_streams_ollamas_progress_then_the_model_chats_and_delete_removes_i
 def test_a_familiar_name_pulls_from_modelscope_without_streaming(llm: Running, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LINGXI_MODEL_SOURCES", "modelscope")
     assert client(llm).pull("qwen2.5:0.5b", stream=False).status == "success"
-    assert "qwen2.5:0.5b" in served(llm)[0]
+    same_file = "hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M"
+    assert client(llm).pull(same_file, stream=False).status == "success"
+    assert {"qwen2.5:0.5b", same_file} <= set(served(llm)[0])
     client(llm).delete("qwen2.5:0.5b")
     assert "qwen2.5:0.5b" not in served(llm)[0]
+    answer = client(llm).chat(model=same_file, messages=[{"role": "user", "content": "你好"}])
+    assert answer.message.content.strip()  # the other name's file stayed
+    client(llm).delete(same_file)
+    assert same_file not in served(llm)[0]
+
+
+def test_the_hub_token_stays_out_of_errors(llm: Running, monkeypatch: pytest.MonkeyPatch):
+    token = "hf_SecretPullToken987654321"
+    monkeypatch.setenv("HF_TOKEN", token)
+    with pytest.raises(ollama.ResponseError) as caught:
+        client(llm).pull("hf.co/acme/private-GGUF:Q4_K_M")
+    assert caught.value.status_code == 404 and token not in caught.value.error
 
 
 @pytest.mark.parametrize(
