@@ -100,6 +100,13 @@ def classify(exc: BaseException) -> str:
     return "failed"
 
 
+def client(source: str) -> Hub:
+    try:
+        return SOURCES[source]()
+    except ImportError as exc:
+        raise PullError(f"the {source} client is not installed ({exc}); pip install 'lingxi[embedded]'") from None
+
+
 def pull(
     name: str,
     candidates: Sequence[Candidate],
@@ -116,7 +123,11 @@ def pull(
     hubs = hubs or {}
     failures = []
     for candidate in candidates:
-        hub = hubs.get(candidate.source) or SOURCES[candidate.source]()
+        try:
+            hub = hubs.get(candidate.source) or client(candidate.source)
+        except PullError as exc:  # the next hub's client may be there
+            failures.append((exc.kind, exc.message))
+            continue
         secrets = hub.secrets()
         report(Event("listing", candidate.repo))
         try:
