@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from typing import Any
 
@@ -55,7 +56,16 @@ class Bar:
 
             self.close()
             self.file = event.file
-            self.bar = tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024, desc=event.file)
+            size = shutil.get_terminal_size()  # 80x24 where the terminal reports none (tqdm would draw no bar)
+            self.bar = tqdm(
+                total=event.total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=event.file,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
         self.bar.update(event.completed - self.bar.n)
 
     def close(self) -> None:

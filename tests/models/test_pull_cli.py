@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -183,3 +184,26 @@ def test_refuses_when_the_disk_cannot_hold_it(
     assert run_cli("pull", REPO, "--source", "hf") == 1
     assert "not enough disk space" in capsys.readouterr().err
     assert not any("/cdn/" in r for r in hub.requests)
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(env: dict[str, str], hub: Hub, payload: Path):
+    command = [sys.executable, "-m", "services.cli", "models", "pull", REPO, "--source", "hf", "--include", "*.gguf"]
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    assert process.wait(60) == 0
+    os.close(main)
+    assert FILE.encode() in drawn and b"100%" in drawn and b"6.00M" in drawn  # name, percentage, size
+
+    Path(env["LINGXI_MODELS_DIR"], REPO, FILE).unlink()
+    piped = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "%" not in piped.stderr
