@@ -8,7 +8,7 @@ ModelScope (as ``modelscope`` reads it): ``GET /api/v1/models/{repo}/repo/files`
 ``Size``, ``Sha256`` in its ``{"Code": 200, "Data": {"Files": [...]}}`` envelope, and
 ``GET /api/v1/models/{repo}/repo?Revision=&FilePath=`` serves the bytes, ``Range`` included.
 
-``pause_at`` stops a body after that many bytes until ``resume`` is set (to interrupt a client);
+``pause_at`` stops one body after that many bytes until ``resume`` is set, then drops the connection;
 ``corrupt`` flips a byte of what is served; ``rate`` paces bodies as a network link would; ``sent``
 counts body bytes; ``tokens`` the bearer tokens seen.
 """
@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -190,9 +191,12 @@ class Handler(BaseHTTPRequestHandler):
             if hub.pause_at is not None and start < hub.pause_at < stop:
                 position += self.connection.sendfile(f, start, hub.pause_at - start)
                 hub.sent += position - start
+                hub.pause_at = None  # once
                 hub.paused.set()
                 hub.resume.wait(60)
-                return  # the connection is dropped with the rest unsent
+                self.close_connection = True  # the link drops with the rest unsent
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             started = time.monotonic()
             while position < stop:
                 step = stop - position if hub.rate is None else min(stop - position, 1 << 20)

@@ -5,6 +5,7 @@ answers a chat on the llamacpp engine without a restart."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,24 @@ def test_delete_of_a_configured_model_is_still_refused(llm: Running):
         client(llm).delete(SMOL)
     assert caught.value.status_code == 400
     assert SMOL in served(llm)[0]
+
+
+def test_a_client_that_hangs_up_does_not_stop_the_pull_and_a_second_one_joins_it(llm: Running, hub: Hub, gguf: Path):
+    hub.paused.clear()
+    hub.resume.clear()
+    hub.pause_at = gguf.stat().st_size // 2
+    try:
+        with httpx.stream("POST", f"{llm.url}/ollama/api/pull", json={"model": NAME}, timeout=60) as first:
+            assert first.status_code == 200
+            assert json.loads(next(first.iter_lines()))["status"] == "pulling manifest"
+            assert hub.paused.wait(60)
+        # the first client is gone; a second pull of the same name follows the same download
+        with httpx.stream("POST", f"{llm.url}/ollama/api/pull", json={"model": NAME}, timeout=120) as second:
+            hub.resume.set()
+            lines = [json.loads(line) for line in second.iter_lines() if line]
+    finally:
+        hub.pause_at = None
+        hub.resume.set()
+    assert lines[0]["status"] == "pulling manifest" and lines[-1]["status"] == "success"
+    assert NAME in served(llm)[0]
+    client(llm).delete(NAME)
