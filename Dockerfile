@@ -6,7 +6,7 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LINGXI_DATA_DIR=/data
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LINGXI_DATA_DIR=/data LINGXI_MODELS_DIR=/models
 RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng sox libsndfile1 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.models.store import models_dir
 from services.settings import ServiceSettings, data_path
 
 
@@ -108,6 +109,11 @@ class Settings(ServiceSettings):
         default_factory=lambda: data_path("models"),
         description="llamacpp: where the embedded Qwen is joined and converted GGUFs kept; "
         "default: $LINGXI_DATA_DIR/models.",
+    )
+    pulled_models_dir: Path = Field(
+        default_factory=models_dir,
+        description="Where Ollama's /api/pull puts the GGUF models it pulls (served by the llamacpp engine, again "
+        "after a restart); default: LINGXI_MODELS_DIR, else $LINGXI_DATA_DIR/models. Hubs: LINGXI_MODEL_SOURCES.",
     )
     local_parallel: int = Field(
         8, ge=1, le=64, description="llamacpp engine: generations decoded together in one batch (sequence slots)."

@@ -105,6 +105,22 @@ class ModelRegistry:
             self.engine_of[route.name] = engines[key]
         self.lifecycles = {engine: Lifecycle(engine.description, engine) for engine in engines.values()}
 
+    def add(self, route: ModelRoute) -> Lifecycle[ChatEngine]:
+        """Serve one more model (a pulled GGUF); ``running`` starts it, or the caller when already running."""
+        engine = ENGINES[route.engine](route, self.settings)
+        lifecycle: Lifecycle[ChatEngine] = Lifecycle(engine.description, engine)
+        self.routes[route.name] = route
+        self.engine_of[route.name] = engine
+        self.lifecycles[engine] = lifecycle
+        return lifecycle
+
+    async def discard(self, name: str) -> None:
+        """Stop serving ``name`` and free its engine."""
+        self.routes.pop(name, None)
+        engine = self.engine_of.pop(name, None)
+        if engine is not None and engine not in self.engine_of.values():
+            await self.lifecycles.pop(engine).aclose()
+
     def resolve(self, name: str | None) -> tuple[ModelRoute, ChatEngine]:
         name = name or self.default
         route = self.routes.get(name) or self.routes.get(self.aliases.get(name, ""))
@@ -125,9 +141,14 @@ class ModelRegistry:
     async def running(self) -> AsyncIterator[None]:
         """Every engine starts in the background (the local model loads while /health says loading)."""
         async with AsyncExitStack() as stack:
-            for lifecycle in self.lifecycles.values():
+            started = list(self.lifecycles.values())
+            for lifecycle in started:
                 await stack.enter_async_context(lifecycle.running())
-            yield
+            try:
+                yield
+            finally:  # and the engines of models added while serving
+                for lifecycle in [lc for lc in self.lifecycles.values() if lc not in started]:
+                    await lifecycle.aclose()
 
     async def health(self) -> Health:
         route, engine = self.resolve(None)

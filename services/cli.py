@@ -1,4 +1,4 @@
-"""The ``lingxi`` command: ``serve`` one service, bring several ``up``, show their ``health``."""
+"""The ``lingxi`` command: ``serve`` one service, bring several ``up``, show their ``health``, pull ``models``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from services.models.cli import add_commands
+from services.models.cli import run as run_models
 from services.postgres import LocalPostgres
 from services.registry import SERVICES, ServiceSpec, get_spec
 from services.supervisor import PostgresProcess, Process, ServiceProcess, Supervisor, read_state
@@ -255,7 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the data dir of a running `lingxi up`, for its restart counts",
     )
 
+    add_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "models":
+        return run_models(args)
     if args.command == "serve":
         serve(args.name, args.host, args.port)
         return 0

@@ -98,6 +98,21 @@ def test_weights_and_data_live_in_named_volumes():
         assert {"models:/models", "data:/data"} <= set(COMPOSE["services"][name]["volumes"])
 
 
+def test_a_one_shot_service_pulls_the_production_weights_before_the_model_services_start():
+    services = COMPOSE["services"]
+    models = services["models"]
+    assert models["command"] == ["models", "pull", "--profile", "production"]
+    assert models["restart"] == "no" and "models:/models" in models["volumes"]
+    assert models["image"] == "lingxi:gpu" and CPU["services"]["models"]["image"] == "lingxi:cpu"
+    assert "LINGXI_MODELS_DIR=/models" in DOCKERFILE  # where the pull writes and the services read
+    for name, spec in SERVICES.items():
+        waits = services[name].get("depends_on", {}).get("models", {}).get("condition")
+        wanted = spec.uses_gpu and name != "llm"  # llm's production model is an upstream (vLLM) or pulled
+        assert waits == ("service_completed_successfully" if wanted else None), name
+    assert services["llm"]["environment"]["HF_HUB_OFFLINE"] == "0"  # Ollama's pull
+    assert CHECK["services"]["models"]["network_mode"] == "host"
+
+
 def test_the_check_runs_every_service_on_loopback_of_the_host_network_on_the_ports_it_chose():
     services = CHECK["services"]
     for name in [*SERVICES, "postgres"]:

@@ -1,17 +1,15 @@
 """Ollama's model API under ``/ollama``: what is served (``tags``, ``show``, ``ps``, ``version``) and the
-model management verbs, which change nothing here.
+model management verbs that change nothing here.
 
-lingxi serves the models it is configured with: the llm's chat models (``LLM_MODELS``) and the
-embedding service's models. ``pull`` of one of them answers as Ollama does for a model that is already
-present; ``pull`` of anything else, and ``push``, ``create``, ``copy`` and ``delete``, are refused with
-a message that says how models are configured.
+lingxi serves the models it is configured with: the llm's chat models (``LLM_MODELS``), the GGUF models
+pulled through ``pull`` (``ollama_pull``) and the embedding service's models. ``push``, ``create`` and
+``copy`` are refused with a message that says how models are configured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +21,6 @@ from llm.routes.ollama_common import PREFIX, capabilities, embedding_models, now
 from llm.schemas import OllamaCopyRequest, OllamaModelRequest
 from llm.siblings import Siblings
 from services.errors import BadRequest, NotFound
-from services.streaming import ndjson_response
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API version these routes follow
 STARTED = now()
@@ -69,8 +66,12 @@ def entry(name: str, details: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/api/tags")
 @router.head("/api/tags", include_in_schema=False)
-async def tags(models: ModelsDep, hub: SiblingsDep) -> Response:
+async def tags(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
+    pulled = request.app.state.pulled_index.load()
     rows = [entry(name, chat_details(models, name)) for name in models.routes]
+    for row in rows:  # a pulled GGUF: its own size and sha256
+        if row["name"] in pulled:
+            row.update(size=pulled[row["name"]].size, digest=pulled[row["name"]].sha256)
     rows += [entry(name, EMBEDDING_DETAILS) for name in await embedding_models(models, hub)]
     return json_response({"models": [{**row, "modified_at": STARTED} for row in rows]})
 
@@ -152,29 +153,9 @@ async def refusal(models: ModelRegistry, hub: Siblings, name: str, verb: str) ->
     return await refused(models, hub, verb)
 
 
-async def lines(*events: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    for event in events:
-        yield event
-
-
-@router.post("/api/pull")
-async def pull(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
-    body = await parse(request, OllamaModelRequest)
-    if required(body) not in await served(models, hub):
-        raise await refused(models, hub, "pulls")  # Ollama would fetch it from its library
-    if not body.stream:
-        return json_response({"status": "success"})
-    return ndjson_response(lines({"status": "success"}))
-
-
 @router.post("/api/push")
 async def push(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
     raise await refusal(models, hub, required(await parse(request, OllamaModelRequest)), "pushes")
-
-
-@router.delete("/api/delete")
-async def delete(request: Request, models: ModelsDep, hub: SiblingsDep) -> Response:
-    raise await refusal(models, hub, required(await parse(request, OllamaModelRequest)), "deletes")
 
 
 @router.post("/api/copy")
