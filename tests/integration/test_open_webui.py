@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -73,14 +74,13 @@ def open_webui_env(lingxi: str, data_dir: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """Open WebUI on 127.0.0.1, signed in (with WEBUI_AUTH=False the sign-in makes the one admin)."""
-    data_dir = tmp_path_factory.mktemp("open-webui")
+@contextmanager
+def open_webui(env: dict[str, str], data_dir: Path) -> Iterator[httpx.Client]:
+    """Open WebUI on 127.0.0.1 with ``env``, working in ``data_dir`` (it writes its .webui_secret_key into its
+    working directory), signed in (with WEBUI_AUTH=False the sign-in makes the one admin)."""
     port = free_port()
     command = [str(OPEN_WEBUI), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = (data_dir / "open-webui.log").open("wb")
-    env = open_webui_env(lingxi, data_dir)  # cwd: it writes its .webui_secret_key there
     process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -95,6 +95,13 @@ def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[htt
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def webui(lingxi: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    data_dir = tmp_path_factory.mktemp("open-webui")
+    with open_webui(open_webui_env(lingxi, data_dir), data_dir) as client:
+        yield client
 
 
 def test_open_webui_lists_lingxis_models(webui):
