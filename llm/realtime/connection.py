@@ -29,7 +29,7 @@ from services.errors import LingxiError
 
 log = logging.getLogger("lingxi.llm")
 MIN_COMMIT_MS = 100
-TAIL_MS = 200  # audio kept after the end of speech for the transcription
+TAIL_MS = 300  # audio kept after the end of speech for the transcription (its last sounds may be quiet)
 
 
 class Connection:
