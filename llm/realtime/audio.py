@@ -135,6 +135,10 @@ class InputBuffer:
     def append(self, pcm: bytes) -> None:
         self.data += pcm
 
+    def since(self, start_ms: int) -> bytes:
+        """The audio from ``start_ms`` (a session time) to the end, left in the buffer."""
+        return bytes(self.data[min(len(self.data), max(0, start_ms * BYTES_PER_MS - self.dropped)) :])
+
     def take(self, start_ms: int | None = None, end_ms: int | None = None) -> bytes:
         """The audio from ``start_ms`` to ``end_ms`` (session times; the whole buffer by default); the
         buffer then starts at ``end_ms``."""

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import websockets
 from fastapi import WebSocket
 
 from llm.models import ModelRegistry
@@ -22,6 +23,7 @@ from llm.realtime import speech
 from llm.realtime.audio import InputBuffer, ServerVad, Turn, load_vad_model, ms_of
 from llm.realtime.conversation import Conversation, client_item
 from llm.realtime.events import Event, EventError, beta_event, error_event, message_item, new_id
+from llm.realtime.live_asr import LiveTranscript
 from llm.realtime.response import ResponseRun, Spoken
 from llm.realtime.session import SessionConfig
 from llm.siblings import Siblings
@@ -59,6 +61,9 @@ class Connection:
         self.response: ResponseRun | None = None
         self.response_task: asyncio.Task[None] | None = None
         self.transcriptions: set[asyncio.Task[None]] = set()
+        self.heard: set[asyncio.Future[None]] = set()  # a committed turn's text is there to answer from
+        self.live: LiveTranscript | None = None  # the speech heard now, streamed to asr
+        self.live_start_ms = 0
         self.lock = asyncio.Lock()
         self.closed = False
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
@@ -92,9 +97,8 @@ class Connection:
         await self.set_vad()
         await self.emit({"type": "session.created", "session": self.session_body()})
         try:
-            async with asyncio.timeout(self.max_session_s):
-                await self.read()
-        except TimeoutError:
+            await asyncio.wait_for(self.read(), self.max_session_s)
+        except asyncio.TimeoutError:
             minutes = self.max_session_s / 60
             await self.emit(
                 error_event(f"the session reached its maximum length of {minutes:g} minutes", code="session_expired")
@@ -133,6 +137,8 @@ class Connection:
             )
 
     async def end_tasks(self) -> None:
+        if self.live is not None:
+            self.live.cancel()
         tasks = [*self.transcriptions, *([self.response_task] if self.response_task else [])]
         for task in tasks:
             task.cancel()
@@ -174,6 +180,8 @@ class Connection:
         self.buffer.append(pcm)
         if self.vad is None:
             return
+        if self.live is not None:
+            self.live.send(pcm)
         for turn in self.vad.feed(pcm):
             await self.turn(turn)
         if not self.vad.speaking:
@@ -185,6 +193,7 @@ class Connection:
         assert settings is not None
         if turn.kind == "started":
             self.speech_item, self.speech_start_ms = new_id("item"), turn.at_ms
+            self.start_live(max(self.buffer.start_ms, turn.at_ms - int(settings["prefix_padding_ms"])))
             await self.emit(
                 {"type": "input_audio_buffer.speech_started", "audio_start_ms": turn.at_ms, "item_id": self.speech_item}
             )
@@ -195,7 +204,23 @@ class Connection:
         await self.emit({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": turn.at_ms, "item_id": item_id})
         start = max(0, self.speech_start_ms - int(settings["prefix_padding_ms"]))
         pcm = self.buffer.take(start, turn.at_ms + TAIL_MS)
-        await self.committed(pcm, item_id, respond=bool(settings["create_response"]))
+        live, self.live = self.live, None
+        if live is not None:
+            live.end()
+            live.speech_end_s = (turn.at_ms - self.live_start_ms) / 1000
+        await self.committed(pcm, item_id, respond=bool(settings["create_response"]), live=live)
+
+    def start_live(self, start_ms: int) -> None:
+        """Stream the turn's speech, from ``start_ms`` on, to asr as it comes (see ``live_asr``)."""
+        if self.live is not None:
+            self.live.cancel()
+        try:
+            self.live = LiveTranscript(self.siblings, self.config.transcription)
+        except LingxiError:  # asr is not configured: the committed turn's transcription says so
+            self.live = None
+            return
+        self.live_start_ms = start_ms
+        self.live.send(self.buffer.since(start_ms))
 
     async def commit(self, event: dict[str, Any]) -> None:
         if ms_of(len(self.buffer.data)) < MIN_COMMIT_MS:
@@ -210,29 +235,54 @@ class Connection:
         self.buffer.drop()
         await self.emit({"type": "input_audio_buffer.cleared"})
 
-    async def committed(self, pcm: bytes, item_id: str, *, respond: bool) -> None:
+    async def committed(self, pcm: bytes, item_id: str, *, respond: bool, live: LiveTranscript | None = None) -> None:
         """The turn's audio becomes a user item; it is transcribed, then answered when ``respond``."""
         item = message_item("user", [{"type": "input_audio", "transcript": None}], item_id=item_id)
         previous = self.conversation.add(item)
         await self.emit({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
         await self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
-        task = asyncio.create_task(self.transcribe(item, pcm))
+        heard = asyncio.get_running_loop().create_future()
+        self.heard.add(heard)
+        heard.add_done_callback(self.heard.discard)
+        task = asyncio.create_task(self.transcribe(item, pcm, heard, live))
         self.transcriptions.add(task)
         task.add_done_callback(self.transcriptions.discard)
         if respond and self.config.intent == "realtime" and self.response_task is None:
             await self.start_response(self.config)
 
-    async def transcribe(self, item: dict[str, Any], pcm: bytes) -> None:
+    async def transcribe(
+        self, item: dict[str, Any], pcm: bytes, heard: asyncio.Future[None], live: LiveTranscript | None
+    ) -> None:
+        """The item's transcript: with ``live``, its quick text first (the answer may start from it),
+        then the full pass's; otherwise asr's transcription of the committed audio."""
         where = {"item_id": item["id"], "content_index": 0}
         try:
-            text, _ = await speech.transcribe(self.siblings, pcm, self.config.transcription)
+            if live is not None:
+                try:
+                    quick = await live.quick(live.speech_end_s)
+                    item["content"][0]["transcript"] = quick
+                    heard.set_result(None)
+                    await self.emit(
+                        {"type": "conversation.item.input_audio_transcription.delta", **where, "delta": quick}
+                    )
+                    text = await live.full()
+                except (LingxiError, OSError, websockets.WebSocketException, ValueError, KeyError):
+                    live.cancel()
+                    live = None
+            if live is None:
+                text, _ = await speech.transcribe(self.siblings, pcm, self.config.transcription)
         except LingxiError as exc:
             item["content"][0]["transcript"] = ""
             error = {"type": "transcription_error", "code": exc.error_type, "message": exc.message, "param": None}
             await self.emit({"type": "conversation.item.input_audio_transcription.failed", **where, "error": error})
             return
+        finally:
+            if not heard.done():
+                heard.set_result(None)
+        first = item["content"][0]["transcript"] is None
         item["content"][0]["transcript"] = text
-        await self.emit({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": text})
+        if first:
+            await self.emit({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": text})
         usage = {"type": "duration", "seconds": round(len(pcm) / 48_000, 3)}
         await self.emit(
             {
@@ -245,9 +295,9 @@ class Connection:
         await self.emit({"type": "conversation.item.done", "item": item})
 
     async def transcribed(self) -> None:
-        """Wait for the transcriptions under way: the answer reads their text."""
-        if self.transcriptions:
-            await asyncio.gather(*list(self.transcriptions), return_exceptions=True)
+        """Wait until the turns committed have their text (a quick draft, at least): the answer reads it."""
+        if self.heard:
+            await asyncio.gather(*list(self.heard), return_exceptions=True)
 
     # --- the conversation ------------------------------------------------------------------------
     async def item_create(self, event: dict[str, Any]) -> None:

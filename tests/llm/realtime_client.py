@@ -42,6 +42,14 @@ async def until(connection: Any, kind: str, *, beta: bool = False, timeout: floa
             return events
 
 
+async def until_all(connection: Any, *kinds: str, beta: bool = False, timeout: float = 90) -> list[dict[str, Any]]:
+    """Every event until one of each of ``kinds`` has come (the transcript may follow the answer)."""
+    events: list[dict[str, Any]] = []
+    while not set(kinds) <= set(types(events)):
+        events.append(await receive(connection, beta=beta, timeout=timeout))
+    return events
+
+
 def types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
 

@@ -13,7 +13,22 @@ import pytest
 from llm.app import create_app
 from llm.config import Settings
 from tests.llm.conftest import LOAD_TIMEOUT_S, SMOL, Running, serve
-from tests.llm.realtime_client import audio_of, client, receive, send_audio, silence, spoken_pcm, types, until
+from tests.llm.realtime_client import (
+    audio_of,
+    client,
+    receive,
+    send_audio,
+    silence,
+    spoken_pcm,
+    types,
+    until,
+    until_all,
+)
+
+
+def last(events: list[dict], kind: str) -> dict:
+    return [event for event in events if event["type"] == kind][-1]
+
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -39,7 +54,7 @@ async def test_a_spoken_question_is_heard_answered_and_spoken(voice: Running, qu
     async with client(voice.url).realtime.connect(model="gpt-realtime") as connection:
         await until(connection, "session.created")
         await send_audio(connection, silence(300) + question + silence(900))
-        events = await until(connection, "response.done")
+        events = await until_all(connection, "response.done", "conversation.item.input_audio_transcription.completed")
         kinds = types(events)
         heard = [k for k in kinds if k.startswith(("input_audio_buffer", "conversation.item.input"))]
         assert heard == [
@@ -62,7 +77,7 @@ async def test_a_spoken_question_is_heard_answered_and_spoken(voice: Running, qu
         audio = audio_of(events)
         assert said.strip() and len(audio) > 48_000 * 0.3  # spoken: at least 0.3 s of 24 kHz PCM16
         assert kinds.index("response.output_audio_transcript.delta") < kinds.index("response.output_audio.delta")
-        done = events[-1]["response"]
+        done = last(events, "response.done")["response"]
         assert done["status"] == "completed" and done["output"][0]["content"][0] == {
             "type": "output_audio",
             "transcript": said,
@@ -102,7 +117,7 @@ async def test_speech_during_an_answer_interrupts_it(voice: Running, question: b
         assert cancelled["output"][0]["content"][0]["transcript"] == sent  # what was sent, no more
 
         # the interrupting question is then heard and answered
-        events = await until(connection, "response.done")
+        events = await until_all(connection, "response.done", "conversation.item.input_audio_transcription.completed")
         assert not [e for e in events if e.get("response_id") == response_id]  # the old answer's audio stopped
         assert (
             "capital"
@@ -110,7 +125,7 @@ async def test_speech_during_an_answer_interrupts_it(voice: Running, question: b
                 "transcript"
             ].lower()
         )
-        assert events[-1]["response"]["status"] == "completed"
+        assert last(events, "response.done")["response"]["status"] == "completed"
 
 
 async def test_the_beta_protocol_speaks_with_the_beta_names(voice: Running, question: bytes) -> None:
@@ -157,9 +172,11 @@ async def test_mandarin_in_mandarin_out(qwen_voice: Running, tmp_path: Path) -> 
         await connection.session.update(session=session)
         await until(connection, "session.updated")
         await send_audio(connection, silence(200) + pcm + silence(900))
-        events = await until(connection, "response.done", timeout=180)
+        events = await until_all(
+            connection, "response.done", "conversation.item.input_audio_transcription.completed", timeout=180
+        )
     transcript = events[types(events).index("conversation.item.input_audio_transcription.completed")]["transcript"]
     assert CJK.search(transcript), transcript
-    said = events[-1]["response"]["output"][0]["content"][0]["transcript"]
+    said = last(events, "response.done")["response"]["output"][0]["content"][0]["transcript"]
     assert CJK.search(said), said
     assert len(audio_of(events)) > 48_000 * 0.3
