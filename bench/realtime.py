@@ -9,8 +9,9 @@ frames in real time, so the true end of speech is the moment its last frame was 
 measured at the client from that end:
 
 * VAD hang-over: until ``input_audio_buffer.speech_stopped`` (``silence_duration_ms`` 500 by default);
-* transcription: from there until ``conversation.item.input_audio_transcription.completed``;
-* answer: from there until the first ``response.output_audio.delta`` (the llm's first clause, then tts);
+* transcription: from there until ``conversation.item.input_audio_transcription.delta`` (asr's quick
+  draft, which the answer starts from); ``asr_full``: until ``...completed`` (the full pass's text);
+* answer: from the draft until the first ``response.output_audio.delta`` (the llm's first clause, then tts);
   the llm's first token alone is measured by a text-only response to the same conversation after each turn.
 
 Barge-in: speech sent while an answer plays; the time from its first frame to the cancelled
@@ -63,6 +64,15 @@ async def send_like_a_microphone(connection: Any, pcm: bytes) -> None:
         index += 1
 
 
+async def times_of(connection: Any, *last: str) -> dict[str, float]:
+    """When each kind of event came first, until one of each of ``last`` has come."""
+    seen: dict[str, float] = {}
+    while not all(kind in seen for kind in last):
+        event = await asyncio.wait_for(connection.recv(), 120)
+        seen.setdefault(event.type, time.perf_counter())
+    return seen
+
+
 def loud(pcm: bytes) -> tuple[int, int]:
     """The first and last sample of the speech in ``pcm`` (espeak-ng's files have silence at each end)."""
     samples = np.abs(np.frombuffer(pcm, "<i2").astype(np.int32))
@@ -88,13 +98,19 @@ async def turn(url: str, language: str, speech: bytes, *, first_token: bool) -> 
         end = time.perf_counter() + loud(sent)[1] / 24_000  # the true end of speech, on the microphone's clock
         sender = asyncio.create_task(send_like_a_microphone(connection, sent))
         try:
-            _, stopped = await next_of(connection, "input_audio_buffer.speech_stopped")
-            _, heard = await next_of(connection, "conversation.item.input_audio_transcription.completed")
-            _, audio = await next_of(connection, "response.output_audio.delta")
-            await next_of(connection, "response.done")
+            seen = await times_of(connection, "response.done", "conversation.item.input_audio_transcription.completed")
         finally:
             sender.cancel()
-        times = {"vad": stopped - end, "asr": heard - stopped, "answer": audio - heard, "total": audio - end}
+        stopped = seen["input_audio_buffer.speech_stopped"]
+        heard = seen["conversation.item.input_audio_transcription.delta"]
+        audio = seen["response.output_audio.delta"]
+        times = {
+            "vad": stopped - end,
+            "asr": heard - stopped,
+            "asr_full": seen["conversation.item.input_audio_transcription.completed"] - stopped,
+            "answer": audio - heard,
+            "total": audio - end,
+        }
         if first_token:
             await connection.response.create(response={"output_modalities": ["text"]})
             _, created = await next_of(connection, "response.created")
@@ -140,7 +156,7 @@ async def bench(url: str, speech: dict[str, bytes], runs: int, concurrent: int) 
         for language, text in QUESTIONS:
             results.append((language, await turn(url, language, speech[text], first_token=True)))
     print("| stage (one session) | p50 ms | p95 ms | n |\n|---|---|---|---|")
-    for stage in ("vad", "asr", "first_token", "answer", "total"):
+    for stage in ("vad", "asr", "asr_full", "first_token", "answer", "total"):
         print(row(stage, [r[stage] for _, r in results]))
     for language in ("en", "zh"):
         print(row(f"total, {language}", [r["total"] for lang, r in results if lang == language]))

@@ -15,15 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import websockets
 from fastapi import WebSocket
 
 from llm.models import ModelRegistry
-from llm.realtime import speech
+from llm.realtime import hearing
 from llm.realtime.audio import InputBuffer, ServerVad, Turn, load_vad_model, ms_of
 from llm.realtime.conversation import Conversation, client_item
 from llm.realtime.events import Event, EventError, beta_event, error_event, message_item, new_id
-from llm.realtime.live_asr import LiveTranscript
+from llm.realtime.hearing import LiveTranscript
 from llm.realtime.response import ResponseRun, Spoken
 from llm.realtime.session import SessionConfig
 from llm.siblings import Siblings
@@ -160,6 +159,9 @@ class Connection:
         before = self.config.turn_detection
         self.config = self.config.updated(event.get("session"), beta=self.beta)
         if self.config.turn_detection != before:
+            if self.live is not None:  # the speech heard so far is not a turn any more
+                self.live.cancel()
+                self.live = None
             await self.set_vad()
         kind = "transcription_session.updated" if event["type"].startswith("transcription") else "session.updated"
         await self.emit({"type": kind, "session": self.session_body()})
@@ -244,55 +246,13 @@ class Connection:
         heard = asyncio.get_running_loop().create_future()
         self.heard.add(heard)
         heard.add_done_callback(self.heard.discard)
-        task = asyncio.create_task(self.transcribe(item, pcm, heard, live))
+        task = asyncio.create_task(
+            hearing.hear(self.siblings, self.config.transcription, self.emit, item, pcm, heard, live)
+        )
         self.transcriptions.add(task)
         task.add_done_callback(self.transcriptions.discard)
         if respond and self.config.intent == "realtime" and self.response_task is None:
             await self.start_response(self.config)
-
-    async def transcribe(
-        self, item: dict[str, Any], pcm: bytes, heard: asyncio.Future[None], live: LiveTranscript | None
-    ) -> None:
-        """The item's transcript: with ``live``, its quick text first (the answer may start from it),
-        then the full pass's; otherwise asr's transcription of the committed audio."""
-        where = {"item_id": item["id"], "content_index": 0}
-        try:
-            if live is not None:
-                try:
-                    quick = await live.quick(live.speech_end_s)
-                    item["content"][0]["transcript"] = quick
-                    heard.set_result(None)
-                    await self.emit(
-                        {"type": "conversation.item.input_audio_transcription.delta", **where, "delta": quick}
-                    )
-                    text = await live.full()
-                except (LingxiError, OSError, websockets.WebSocketException, ValueError, KeyError):
-                    live.cancel()
-                    live = None
-            if live is None:
-                text, _ = await speech.transcribe(self.siblings, pcm, self.config.transcription)
-        except LingxiError as exc:
-            item["content"][0]["transcript"] = ""
-            error = {"type": "transcription_error", "code": exc.error_type, "message": exc.message, "param": None}
-            await self.emit({"type": "conversation.item.input_audio_transcription.failed", **where, "error": error})
-            return
-        finally:
-            if not heard.done():
-                heard.set_result(None)
-        first = item["content"][0]["transcript"] is None
-        item["content"][0]["transcript"] = text
-        if first:
-            await self.emit({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": text})
-        usage = {"type": "duration", "seconds": round(len(pcm) / 48_000, 3)}
-        await self.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                **where,
-                "transcript": text,
-                "usage": usage,
-            }
-        )
-        await self.emit({"type": "conversation.item.done", "item": item})
 
     async def transcribed(self) -> None:
         """Wait until the turns committed have their text (a quick draft, at least): the answer reads it."""

@@ -114,11 +114,12 @@ def client_item(value: Any) -> dict[str, Any]:
         if kind in ("input_text", "text", "output_text") and isinstance(part.get("text"), str):
             text_type = "input_text" if role in ("user", "system") else "output_text"
             parts.append({"type": text_type, "text": part["text"]})
-        elif kind == "input_audio" and role == "user":
-            parts.append({"type": "input_audio", "transcript": part.get("transcript"), "audio": part.get("audio")})
+        elif kind == "input_audio" and role == "user" and isinstance(part.get("transcript"), str):
+            parts.append({"type": "input_audio", "transcript": part["transcript"]})
         else:
             raise EventError(
-                "content parts are {type: 'input_text', text} (or 'output_text' for the assistant)",
+                "content parts are {type: 'input_text', text} ('output_text' for the assistant; 'input_audio' "
+                "with its transcript: audio itself goes through input_audio_buffer.append)",
                 param=f"item.content[{i}]",
             )
     return message_item(role, parts, item_id=item_id)

@@ -1,4 +1,5 @@
-"""A turn's speech streamed to the asr service's ``WS /asr/ws`` while it is spoken.
+"""Hearing a turn: its speech streamed to the asr service's ``WS /asr/ws`` while it is spoken, or
+its committed audio sent to ``/v1/audio/transcriptions``; the transcription events.
 
 The asr service drafts a phrase (its quick pass) as soon as a short pause closes it, often before
 the server VAD's longer silence has ended the turn; the answer starts from that draft, and the full
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import websockets
 
+from llm.realtime import speech
 from llm.realtime.session import RATE
 from llm.siblings import Siblings
-from services.errors import UpstreamError
+from services.errors import LingxiError, UpstreamError
 
 COVER_MARGIN_S = 0.3  # a pass ending this close to the end of speech covers it (the two VADs differ a little)
 
@@ -88,3 +91,47 @@ class LiveTranscript:
         if final is None:
             raise UpstreamError("the asr service closed the live transcription before its final text")
         return str(final.get("text") or "").strip()
+
+
+async def hear(
+    siblings: Siblings,
+    settings: dict[str, Any],
+    emit: Callable[[dict[str, Any]], Awaitable[None]],
+    item: dict[str, Any],
+    pcm: bytes,
+    heard: asyncio.Future[None],
+    live: LiveTranscript | None,
+) -> None:
+    """The user item's transcript, sent as transcription events. With ``live``: its quick text first
+    (``heard`` is then set: the answer may start from it), then the full pass's; without, or when the
+    live socket fails: asr's transcription of the committed audio ``pcm``."""
+    where = {"item_id": item["id"], "content_index": 0}
+    try:
+        if live is not None:
+            try:
+                quick = await live.quick(live.speech_end_s)
+                item["content"][0]["transcript"] = quick
+                heard.set_result(None)
+                await emit({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": quick})
+                text = await live.full()
+            except (LingxiError, OSError, websockets.WebSocketException, ValueError, KeyError):
+                live.cancel()
+                live = None
+        if live is None:
+            text, _ = await speech.transcribe(siblings, pcm, settings)
+    except LingxiError as exc:
+        item["content"][0]["transcript"] = ""
+        error = {"type": "transcription_error", "code": exc.error_type, "message": exc.message, "param": None}
+        await emit({"type": "conversation.item.input_audio_transcription.failed", **where, "error": error})
+        return
+    finally:
+        if not heard.done():
+            heard.set_result(None)
+    first = item["content"][0]["transcript"] is None
+    item["content"][0]["transcript"] = text
+    if first:
+        await emit({"type": "conversation.item.input_audio_transcription.delta", **where, "delta": text})
+    usage = {"type": "duration", "seconds": round(len(pcm) / 48_000, 3)}
+    completed = {"type": "conversation.item.input_audio_transcription.completed", **where, "transcript": text}
+    await emit({**completed, "usage": usage})
+    await emit({"type": "conversation.item.done", "item": item})
