@@ -172,6 +172,9 @@ class Connection:
             pcm = base64.b64decode(event.get("audio") or "", validate=True)
         except (binascii.Error, TypeError, ValueError):
             raise EventError("audio must be base64 PCM16 24 kHz mono", param="audio") from None
+        if not self.buffer.room(len(pcm)) and self.vad is not None and self.vad.speaking:
+            self.vad.speaking = False  # a turn as long as the buffer ends here: it is committed, the rest is heard anew
+            await self.turn(Turn("stopped", self.buffer.end_ms))
         if not self.buffer.room(len(pcm)):
             limit = self.buffer.max_ms // 1000
             raise EventError(

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from tests.llm.conftest import Running
-from tests.llm.realtime_client import client, receive, types, until
+from tests.llm.realtime_client import client, receive, send_audio, spoken_pcm, types, until
 
 TEXT_ONLY = {"type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}
 
@@ -198,6 +198,18 @@ async def test_audio_beyond_the_cap_is_refused(smol: Running) -> None:
             await connection.input_audio_buffer.append(audio=second)
             error = (await until(connection, "error"))[-1]["error"]
             assert error["code"] == "input_audio_buffer_full" and "1 s" in error["message"]
+
+
+async def test_speech_longer_than_the_buffer_is_committed_at_the_cap(smol: Running, tmp_path) -> None:
+    speech = spoken_pcm("What is the capital of France?", tmp_path / "question")  # about 1.8 s
+    with settings_changed(smol, realtime_max_buffer_s=1.0):
+        async with client(smol.url).realtime.connect(model="gpt-realtime") as connection:
+            await until(connection, "session.created")
+            await send_audio(connection, speech)
+            events = await until(connection, "input_audio_buffer.committed")
+            assert types(events)[:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
+            assert events[1]["audio_end_ms"] <= 1000
+            assert "error" not in types(events)
 
 
 async def test_the_session_ends_at_its_time_limit(smol: Running) -> None:

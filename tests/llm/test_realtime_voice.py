@@ -180,3 +180,23 @@ async def test_mandarin_in_mandarin_out(qwen_voice: Running, tmp_path: Path) -> 
     said = last(events, "response.done")["response"]["output"][0]["content"][0]["transcript"]
     assert CJK.search(said), said
     assert len(audio_of(events)) > 48_000 * 0.3
+
+
+async def test_without_turn_detection_the_client_commits_and_asks(voice: Running, question: bytes) -> None:
+    async with client(voice.url).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        manual = {"output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)
+        await until(connection, "session.updated")
+        await send_audio(connection, question)
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()  # sent at once: the answer waits for the transcript
+        events = await until_all(connection, "response.done", "conversation.item.input_audio_transcription.completed")
+    kinds = types(events)
+    assert "input_audio_buffer.speech_started" not in kinds
+    transcript = last(events, "conversation.item.input_audio_transcription.completed")["transcript"]
+    assert "capital" in transcript.lower()
+    assert kinds.index("conversation.item.input_audio_transcription.completed") < kinds.index(
+        "response.output_text.delta"
+    )
+    assert last(events, "response.done")["response"]["status"] == "completed"
