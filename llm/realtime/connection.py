@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,7 +27,6 @@ from llm.realtime.session import SessionConfig
 from llm.siblings import Siblings
 from services.errors import LingxiError
 
-log = logging.getLogger("lingxi.llm")
 MIN_COMMIT_MS = 100
 TAIL_MS = 300  # audio kept after the end of speech for the transcription (its last sounds may be quiet)
 
