@@ -43,8 +43,8 @@ def voice_app(asr: str, tts: str, **settings: object) -> Settings:
 
 @pytest.fixture(scope="module")
 def voice(asr_service: str, tts_service: str) -> Iterator[Running]:
-    """SmolLM2 with the real asr and tts services as siblings."""
-    settings = voice_app(asr_service, tts_service, embedded_model=SMOL, max_tokens=48)
+    """SmolLM2 with the real asr and tts services as siblings; short answers but for the barge-in's story."""
+    settings = voice_app(asr_service, tts_service, embedded_model=SMOL, max_tokens=200)  # the story runs long
     with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
         yield running
 
@@ -57,6 +57,8 @@ def question(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 async def test_a_spoken_question_is_heard_answered_and_spoken(voice: Running, question: bytes) -> None:
     async with client(voice.url).realtime.connect(model="gpt-realtime") as connection:
         await until(connection, "session.created")
+        await connection.session.update(session={"type": "realtime", "max_output_tokens": 48})
+        await until(connection, "session.updated")
         await send_audio(connection, silence(300) + question + silence(900))
         events = await until_all(connection, "response.done", "conversation.item.input_audio_transcription.completed")
         kinds = types(events)
@@ -189,7 +191,7 @@ async def test_mandarin_in_mandarin_out(qwen_voice: Running, tmp_path: Path) -> 
 async def test_without_turn_detection_the_client_commits_and_asks(voice: Running, question: bytes) -> None:
     async with client(voice.url).realtime.connect(model="gpt-realtime") as connection:
         await until(connection, "session.created")
-        manual = {"output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}
+        manual = {"output_modalities": ["text"], "max_output_tokens": 48, "audio": {"input": {"turn_detection": None}}}
         await connection.session.update(session=manual)
         await until(connection, "session.updated")
         await send_audio(connection, question)
