@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from llm.config import Settings
 from llm.models import ModelRegistry
 from llm.pulled import PulledIndex
-from llm.routes import forward, ollama_api, ollama_models, ollama_pull, openai_api, seed
+from llm.routes import forward, ollama_api, ollama_models, ollama_pull, openai_api, realtime, seed, ui
 from llm.routes.ollama_common import PREFIX, install_ollama_errors
 from llm.siblings import Siblings
 from services.app import create_app as create_service_app
@@ -37,10 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.siblings = siblings
     app.state.pulled_index = pulled
     app.state.pull_jobs = {}
+    app.state.realtime_sessions = set()  # the open /v1/realtime sessions
     app.include_router(seed.router)
     for prefix in ("", PREFIX):  # Ollama serves OpenAI's API under its own root too: /ollama/v1/...
         app.include_router(openai_api.router, prefix=prefix)
         app.include_router(forward.router, prefix=prefix)
+    app.include_router(realtime.router)
+    app.include_router(ui.router)
     app.include_router(ollama_api.router)
     app.include_router(ollama_models.router)
     app.include_router(ollama_pull.router)

@@ -140,6 +140,12 @@ class Settings(ServiceSettings):
     sibling_timeout_s: float = Field(
         300.0, description="Read timeout: longest wait for a sibling's next bytes (a long transcription)."
     )
+    realtime_max_session_s: float = Field(
+        1800.0, description="Longest a /v1/realtime session lasts (OpenAI's limit: 30 minutes)."
+    )
+    realtime_max_buffer_s: float = Field(
+        120.0, description="Most audio a /v1/realtime session's input buffer holds before it is committed."
+    )
     sibling_models_ttl_s: float = Field(
         10.0, description="How long /v1/models and Ollama's /api/tags keep a sibling's model list."
     )

@@ -34,6 +34,7 @@ access_log = logging.getLogger("lingxi.access")
 log = logging.getLogger("lingxi")
 
 UNLIMITED_PATHS = PUBLIC_PATHS | {"/metrics"}
+KEY_SUBPROTOCOL = "openai-insecure-api-key."  # WebSocket key from a browser, as OpenAI's Realtime API takes it
 ErrorRenderer = Callable[[int, str, str], dict[str, Any]]
 HealthRenderer = Callable[[Health], dict[str, Any]]
 
@@ -118,6 +119,10 @@ class KernelMiddleware:
     def _authorized(self, scope: Scope) -> bool:
         headers = dict(scope.get("headers") or [])
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        if authorization is None and scope["type"] == "websocket":  # a browser's key: OpenAI's subprotocol
+            offered = headers.get(b"sec-websocket-protocol", b"").decode("latin-1").split(",")
+            keys = [p.strip().removeprefix(KEY_SUBPROTOCOL) for p in offered if p.strip().startswith(KEY_SUBPROTOCOL)]
+            authorization = f"Bearer {keys[0]}" if keys else None
         return is_authorized(self.settings.api_key, scope["path"], authorization)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-PUBLIC_PATHS = frozenset({"/health", "/livez"})
+PUBLIC_PATHS = frozenset({"/health", "/livez", "/ui/voice"})  # the voice page: static; its socket takes the key
 
 
 def is_authorized(api_key: str | None, path: str, authorization: str | None) -> bool:

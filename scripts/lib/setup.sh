@@ -20,6 +20,8 @@ missing_system_packages() {
   # opro's browser tests: headless Chromium driven through chromedriver (Selenium)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  # the llm voice page's browser test checks that Chinese text is drawn: a CJK font
+  compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || missing+=(fonts-noto-cjk)
   printf '%s\n' "${missing[@]}"
 }
 
