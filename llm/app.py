@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from llm import pages
 from llm.config import Settings
 from llm.models import ModelRegistry
 from llm.pulled import PulledIndex
-from llm.routes import forward, ollama_api, ollama_models, ollama_pull, openai_api, realtime, seed, ui
+from llm.routes import forward, ollama_api, ollama_models, ollama_pull, openai_api, realtime, seed
 from llm.routes.ollama_common import PREFIX, install_ollama_errors
 from llm.siblings import Siblings
 from services.app import create_app as create_service_app
@@ -43,9 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(openai_api.router, prefix=prefix)
         app.include_router(forward.router, prefix=prefix)
     app.include_router(realtime.router)
-    app.include_router(ui.router)
     app.include_router(ollama_api.router)
     app.include_router(ollama_models.router)
     app.include_router(ollama_pull.router)
     install_ollama_errors(app)
+    pages.mount(app)
     return app

@@ -1,14 +1,15 @@
-"""Optional Bearer auth: one key per service, health and liveness stay public."""
+"""Optional Bearer auth: one key per service; health, liveness and the web pages (``/ui/…``: files with no
+data, whose scripts send the key the user types) stay public."""
 
 from __future__ import annotations
 
 import hmac
 
-PUBLIC_PATHS = frozenset({"/health", "/livez", "/ui/voice"})  # the voice page: static; its socket takes the key
+PUBLIC_PATHS = frozenset({"/health", "/livez"})
 
 
 def is_authorized(api_key: str | None, path: str, authorization: str | None) -> bool:
-    if not api_key or path in PUBLIC_PATHS:
+    if not api_key or path in PUBLIC_PATHS or path == "/ui" or path.startswith("/ui/"):
         return True
     if not authorization:
         return False
