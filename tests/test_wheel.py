@@ -114,7 +114,9 @@ def test_the_package_data_is_installed(suite: dict):
     assert httpx.get(f"{opro}/ui/assets/vendor/react.production.min.js", trust_env=False).status_code == 200
     llm = f"http://127.0.0.1:{suite['ports']['llm']}"
     voice = wait_for(f"{llm}/ui/voice", suite["processes"]["llm"])
-    assert voice.status_code == 200 and "/v1/realtime" in voice.text
+    assert voice.status_code == 200 and "voice.js" in voice.text
+    script = httpx.get(f"{llm}/ui/voice/assets/voice.js", trust_env=False)
+    assert script.status_code == 200 and "/v1/realtime" in script.text
     websearch = f"http://127.0.0.1:{suite['ports']['websearch']}"
     migrated = wait_for(  # websearch's health names PostgreSQL ok once its migrations ran (from the wheel)
         f"{websearch}/health",
