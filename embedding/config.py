@@ -74,7 +74,8 @@ class Settings(ServiceSettings):
     cpu_threads: int = Field(
         0,
         ge=0,
-        description="CPU threads one model call uses (use-multilingual's BLAS, OpenVINO, ONNX Runtime). 0 (default): "
+        description="CPU threads one model call uses (use-multilingual: threads running its micro-batches side by "
+        "side, one BLAS thread each; OpenVINO, ONNX Runtime). 0 (default): "
         "every core this process may run on, as ONNX Runtime and Infinity do (on 2 idle cores 1.2-1.7x the texts/s of "
         "1 thread). "
         "Set 1 where other heavy processes share the cores: threads that wait on each other cost more than they give.",
