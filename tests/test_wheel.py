@@ -124,6 +124,11 @@ def test_the_package_data_is_installed(suite: dict):
         lambda response: response.json().get("dependencies", {}).get("postgres") == "ok",
     )
     assert migrated.json()["dependencies"]["postgres"] == "ok"
+    embedding = f"http://127.0.0.1:{suite['ports']['embedding']}"
+    ready = wait_for(f"{embedding}/health", suite["processes"]["embedding"], lambda r: r.json()["status"] == "ok")
+    assert ready.json()["model"] == "use-multilingual-v3"
+    body = {"input": "如何煮米饭", "input_type": "query"}  # queries are centred by a vector shipped as package data
+    assert httpx.post(f"{embedding}/v1/embeddings", json=body, trust_env=False).status_code == 200
 
 
 DEFAULT_PATHS = """
