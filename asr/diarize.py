@@ -131,17 +131,9 @@ class Diarizer:
             heard = int(((window_embeddings @ reference_embeddings.T).max(axis=0) >= KNOWN_SPEAKER).sum())
             low = min(options.max_speakers, max(options.min_speakers, heard))
             options = replace(options, min_speakers=low)
-        found = clusters.segments(pieces, window_embeddings)
-        vectors = np.stack([s.embedding for s in found])
-        labels = clusters.cluster(
-            vectors, [s.seconds for s in found], options.num_speakers, options.min_speakers, options.max_speakers
+        per_window, centres = clusters.speaker_per_window(
+            pieces, window_embeddings, options.num_speakers, options.min_speakers, options.max_speakers
         )
-        centres = clusters.centroids(vectors, np.array(labels))
-        per_window = clusters.relabel(pieces, window_embeddings, centres)
-        if len(set(per_window)) < len(centres):  # keep every speaker the clustering found
-            per_window = [
-                label for s, label in zip(found, labels, strict=True) for w in cuts if s.start <= w.start < s.end
-            ]
         order = list(dict.fromkeys(per_window))  # the first to speak is A
         names = dict(
             zip(order, name_clusters(centres[order], dict(zip(known, reference_embeddings, strict=True))), strict=True)

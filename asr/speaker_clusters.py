@@ -9,6 +9,10 @@
    before the first merge of two groups less alike than ``SAME_SPEAKER``, or at the count asked for),
    then refined by reassigning each to the nearest cluster centre; shorter segments ("yes", "对") join
    the nearest cluster, so they never add a speaker of their own.
+4. Every window gets the speaker on the likeliest path through its piece (Viterbi, ``SWITCH`` per
+   change); the turns that gives are clustered again (``PASSES``).
+
+The thresholds are tuned on the development set only (``bench/diarize_sets.py --tune``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ SAME_SPEAKER = 0.76  # two groups of segments at least this similar on average (
 SHORT_SECONDS = 1.0  # shorter segments join the nearest speaker; they do not vote on the count
 REFINE_ROUNDS = 3
 SWITCH = 0.2  # what a change of speaker between two windows costs, against their similarity to each speaker
+PASSES = 2  # the turns one pass finds are clustered again: whole turns sound more like their speaker
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Segment:
     start: int  # samples
     end: int
     embedding: np.ndarray
+    windows: int
 
     @property
     def seconds(self) -> float:
@@ -76,7 +82,7 @@ def segments(pieces: list[list[Span]], embeddings: np.ndarray) -> list[Segment]:
 
 def segment_of(windows: list[Span], vectors: np.ndarray) -> Segment:
     weights = np.array([w.end - w.start for w in windows], dtype=np.float32)[:, None]
-    return Segment(windows[0].start, windows[-1].end, unit((vectors * weights).sum(axis=0)))
+    return Segment(windows[0].start, windows[-1].end, unit((vectors * weights).sum(axis=0)), len(windows))
 
 
 def cluster(embeddings: np.ndarray, seconds: list[float], count: int | None, low: int, high: int) -> list[int]:
@@ -146,4 +152,38 @@ def relabel(pieces: list[list[Span]], embeddings: np.ndarray, centres: np.ndarra
         for pointers in reversed(back):
             path.append(int(pointers[path[-1]]))
         out += path[::-1]
+    return out
+
+
+def speaker_per_window(
+    pieces: list[list[Span]], embeddings: np.ndarray, count: int | None, low: int, high: int
+) -> tuple[list[int], np.ndarray]:
+    """A speaker number per window of ``pieces`` and the speakers' centres: segments clustered, every
+    window relabelled along its piece; then the turns that gives are clustered again, ``PASSES`` in all.
+    Every speaker the clustering finds keeps at least one window."""
+    found = segments(pieces, embeddings)
+    per_window: list[int] = []
+    for _ in range(PASSES):
+        vectors = np.stack([s.embedding for s in found])
+        labels = cluster(vectors, [s.seconds for s in found], count, low, high)
+        centres = centroids(vectors, np.array(labels))
+        relabelled = relabel(pieces, embeddings, centres)
+        if len(set(relabelled)) < len(centres):
+            relabelled = [label for s, label in zip(found, labels, strict=True) for _ in range(s.windows)]
+        per_window = relabelled
+        found = runs(pieces, embeddings, per_window)
+    return per_window, centroids(embeddings, np.array(per_window))
+
+
+def runs(pieces: list[list[Span]], embeddings: np.ndarray, labels: list[int]) -> list[Segment]:
+    """The stretches of each piece of speech that one speaker holds, as segments."""
+    out: list[Segment] = []
+    first = 0
+    for piece in pieces:
+        start = 0
+        for i in range(1, len(piece) + 1):
+            if i == len(piece) or labels[first + i] != labels[first + start]:
+                out.append(segment_of(piece[start:i], embeddings[first + start : first + i]))
+                start = i
+        first += len(piece)
     return out

@@ -33,8 +33,9 @@ from tests.asr.conversations import MANIFEST, layout, load_set, render, score  #
 
 GRID = {
     "SAME_SEGMENT": (0.6, 0.65, 0.7),
-    "SAME_SPEAKER": (0.72, 0.74, 0.76, 0.78),
-    "SWITCH": (0.05, 0.1, 0.2, 0.3, 0.4),
+    "SAME_SPEAKER": (0.74, 0.76, 0.78, 0.8),
+    "SWITCH": (0.1, 0.2, 0.3),
+    "PASSES": (1, 2),
 }
 
 

@@ -62,7 +62,7 @@ def evaluation_set() -> list[tuple[np.ndarray, list[HeldOutTurn], list[Span]]]:
 
 def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, evaluation_set):
     """Measured on the evaluation set (docs/benchmarks.md): speaker count right in 6 of 12 conversations,
-    90.8 % of speech attributed right, 92.5 % and exactly the speakers asked for with ``num_speakers``,
+    88.8 % of speech attributed right, 93.9 % and exactly the speakers asked for with ``num_speakers``,
     85 % of turns with one label inside. The guards sit a margin below: what the encoder tells apart is
     the limit (the issue's 90 % count target is not met)."""
     counted, right, right_fixed, steady = 0, [], [], []
@@ -78,7 +78,7 @@ def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, eva
         steady.append(scored["steady"])
     assert counted >= 5, counted
     assert np.mean(right) >= 0.86, right
-    assert np.mean(right_fixed) >= 0.88, right_fixed
+    assert np.mean(right_fixed) >= 0.9, right_fixed
     assert np.mean(steady) >= 0.78, steady
 
 
