@@ -10,7 +10,7 @@
    then refined by reassigning each to the nearest cluster centre; shorter segments ("yes", "对") join
    the nearest cluster, so they never add a speaker of their own.
 4. Every window gets the speaker on the likeliest path through its piece (Viterbi, ``SWITCH`` per
-   change); the turns that gives are clustered again (``PASSES``).
+   change); with ``PASSES`` > 1 the turns that gives are clustered again.
 
 The thresholds are tuned on the development set only (``bench/diarize_sets.py --tune``).
 """
@@ -26,11 +26,11 @@ from asr.engines.base import SAMPLE_RATE, Span
 PAUSE_MS = 150  # a pause at least this long may be a change of speaker
 WINDOW_SECONDS = 1.6  # speech is embedded in windows of at most this long
 SAME_SEGMENT = 0.65  # a window at least this similar (cosine) to the segment before it continues it
-SAME_SPEAKER = 0.76  # two groups of segments at least this similar on average (cosine) are one voice
-SHORT_SECONDS = 1.0  # shorter segments join the nearest speaker; they do not vote on the count
+SAME_SPEAKER = 0.78  # two groups of segments at least this similar on average (cosine) are one voice
+SHORT_SECONDS = 1.5  # shorter segments join the nearest speaker; they do not vote on the count
 REFINE_ROUNDS = 3
 SWITCH = 0.2  # what a change of speaker between two windows costs, against their similarity to each speaker
-PASSES = 2  # the turns one pass finds are clustered again: whole turns sound more like their speaker
+PASSES = 1  # more: the turns a pass finds are clustered again (no better on the development set)
 
 
 @dataclass

@@ -36,6 +36,7 @@ GRID = {
     "SAME_SPEAKER": (0.74, 0.76, 0.78, 0.8),
     "SWITCH": (0.1, 0.2, 0.3),
     "PASSES": (1, 2),
+    "SHORT_SECONDS": (1.0, 1.5),
 }
 
 

@@ -112,7 +112,7 @@ SETS: dict[str, dict[str, Any]] = {
         ),
     },
 }
-CONVERSATIONS_PER_SET = 12  # 4 each of 2, 3 and 4 speakers
+CONVERSATIONS = {"dev": 24, "eval": 12}  # a third each of 2, 3 and 4 speakers
 
 
 def layout(set_name: str) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ def layout(set_name: str) -> list[dict[str, Any]]:
     spec = SETS[set_name]
     rng = random.Random(spec["seed"])
     plans = []
-    for index in range(CONVERSATIONS_PER_SET):
+    for index in range(CONVERSATIONS[set_name]):
         speakers = 2 + index % 3
         voices = rng.sample(spec["voices"], speakers)
         turns: list[dict[str, Any]] = []
@@ -189,14 +189,13 @@ def render(plan: dict[str, Any]) -> tuple[np.ndarray, list[Turn]]:
 
 @lru_cache(maxsize=512)
 def say(text: str, voice: Voice) -> np.ndarray:
-    """One utterance as mono 16 kHz float32, trimmed of leading and trailing silence."""
+    """One utterance as mono 16 kHz float32, trimmed of leading and trailing silence; sox without dither
+    (``-D``), so the same text gives the same samples every time."""
     wav = espeak(text, voice) if voice.engine == "espeak" else piper(text, voice)
     effects = ["pitch", str(voice.pitch)] if voice.engine == "piper" and voice.pitch else []
-    raw = subprocess.run(
-        ["sox", "-t", "wav", "-", "-t", "raw", "-r", "16000", "-c", "1", "-e", "signed", "-b", "16", "-", *effects],
-        input=wav, check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    audio = np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768
+    to_raw = ["-t", "raw", "-r", "16000", "-c", "1", "-e", "signed", "-b", "16", "-"]
+    raw = subprocess.run(["sox", "-D", "-t", "wav", "-", *to_raw, *effects], input=wav, check=True, capture_output=True)
+    audio = np.frombuffer(raw.stdout, dtype=np.int16).astype(np.float32) / 32768
     loud = np.flatnonzero(np.abs(audio) > 0.01)
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio
 
