@@ -1,13 +1,12 @@
-"""Who spoke when: speaker embeddings of short windows of speech, clustered, then laid over the transcript.
+"""Who spoke when: speaker turns (``asr.speaker_clusters``) laid over the transcript.
 
-The speech the engine's VAD found is cut into windows of at most ``WINDOW_SECONDS``; each window gets an
-embedding from the speaker encoder (``services.speaker_encoder``); average-linkage agglomerative
-clustering on cosine distance groups them. The number of speakers is ``num_speakers`` when given,
-otherwise the number of groups left when no two remaining groups sound alike (``SAME_SPEAKER``),
-kept within ``min_speakers``..``max_speakers``. Known speakers
-(name + a short reference sample) name the clusters nearest their references; the rest are A, B, …
-Each transcript segment then takes the speaker who talks most within it; with word timestamps, a
-segment in which the speaker changes is split at the word where it does.
+Speech is cut at short pauses and where the voice changes; the segments' embeddings from the speaker
+encoder (``services.speaker_encoder``) are clustered into speakers. The number of speakers is
+``num_speakers`` when given, otherwise what the clustering tells apart, kept within
+``min_speakers``..``max_speakers``. Known speakers (name + a short reference sample) name the clusters
+nearest their references; the rest are A, B, … Each transcript segment then takes the speaker who talks
+most within it; with word timestamps, a segment in which the speaker changes is split at the word where
+it does.
 """
 
 from __future__ import annotations
@@ -21,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asr import speaker_clusters as clusters
 from asr.engines.base import SAMPLE_RATE, Segment, Span
+from asr.engines.silero_vad import SileroVad
 from services.errors import BadRequest, NotConfigured
 from services.speaker_encoder import SpeakerEncoder
 
 if TYPE_CHECKING:
     from asr.pipeline import Transcriber
 
-SAME_SPEAKER = 0.66  # two groups whose windows are this similar on average (cosine) are one voice
-WINDOW_SECONDS = 3.0  # speech is embedded in windows of at most this long (two encoder partials)
-SHORT_WINDOW_SECONDS = 1.0  # shorter windows (short spans) do not vote on the count: they join the nearest speaker
+PAUSES = SileroVad(min_silence_ms=clusters.PAUSE_MS, pad_ms=30)  # the short pauses speech is cut at
 KNOWN_SPEAKER = 0.6  # a cluster is named after a reference at least this similar to its centroid
 MAX_SPEAKERS = 8
 
@@ -66,44 +65,6 @@ class SpeakerTurn:
     speaker: str
     start: float  # seconds
     end: float
-
-
-def windows(spans: list[Span]) -> list[Span]:
-    """Each speech span cut into equal windows of at most ``WINDOW_SECONDS``."""
-    size = int(WINDOW_SECONDS * SAMPLE_RATE)
-    out = []
-    for span in spans:
-        count = max(1, -(-(span.end - span.start) // size))
-        bounds = np.linspace(span.start, span.end, count + 1).astype(int)
-        out += [Span(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    return out
-
-
-def choose_partition(embeddings: np.ndarray, options: SpeakerOptions) -> list[list[int]]:
-    """Average-linkage clustering on cosine distance, stopped before the first merge of two groups whose
-    windows are on average less similar than ``SAME_SPEAKER`` (or at ``num_speakers`` clusters)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    n = len(embeddings)
-    if n == 1:
-        return [[0]]
-    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
-    count = options.num_speakers or 1 + int((1 - tree[:, 2] < SAME_SPEAKER).sum())
-    count = min(n, max(options.min_speakers, min(options.max_speakers, count)))
-    labels = fcluster(tree, count, criterion="maxclust")
-    return [list(map(int, np.flatnonzero(labels == label))) for label in np.unique(labels)]
-
-
-def cluster_with_short_windows(
-    embeddings: np.ndarray, seconds: list[float], options: SpeakerOptions
-) -> list[list[int]]:
-    """Cluster the windows of at least ``SHORT_WINDOW_SECONDS``; each shorter one joins the nearest cluster."""
-    long = [i for i, s in enumerate(seconds) if s >= SHORT_WINDOW_SECONDS] or list(range(len(seconds)))
-    partition = [[long[i] for i in cluster] for cluster in choose_partition(embeddings[long], options)]
-    centroids = np.stack([unit(embeddings[cluster].mean(axis=0)) for cluster in partition])
-    for i in sorted(set(range(len(seconds))) - set(long)):
-        partition[int(np.argmax(centroids @ embeddings[i]))].append(i)
-    return [sorted(cluster) for cluster in partition]
 
 
 def letters(count: int) -> list[str]:
@@ -159,7 +120,8 @@ class Diarizer:
     def turns_blocking(
         encoder: SpeakerEncoder, audio: np.ndarray, spans: list[Span], options: SpeakerOptions
     ) -> list[SpeakerTurn]:
-        cuts = windows(spans)
+        pieces = [clusters.windows(p) for p in clusters.cut_at_pauses(spans, PAUSES(audio))]
+        cuts = [w for piece in pieces for w in piece]
         if not cuts:
             return []
         known = list(options.known)
@@ -169,18 +131,20 @@ class Diarizer:
             heard = int(((window_embeddings @ reference_embeddings.T).max(axis=0) >= KNOWN_SPEAKER).sum())
             low = min(options.max_speakers, max(options.min_speakers, heard))
             options = replace(options, min_speakers=low)
-        partition = cluster_with_short_windows(window_embeddings, [w.seconds for w in cuts], options)
-        partition.sort(key=min)  # the first to speak is A
-        centroids = np.stack([unit(window_embeddings[cluster].mean(axis=0)) for cluster in partition])
-        names = name_clusters(centroids, dict(zip(known, reference_embeddings, strict=True)))
-        label = {i: names[k] for k, cluster in enumerate(partition) for i in cluster}
+        per_window, centres = clusters.speaker_per_window(
+            pieces, window_embeddings, options.num_speakers, options.min_speakers, options.max_speakers
+        )
+        order = list(dict.fromkeys(per_window))  # the first to speak is A
+        names = dict(
+            zip(order, name_clusters(centres[order], dict(zip(known, reference_embeddings, strict=True))), strict=True)
+        )
         turns: list[SpeakerTurn] = []
-        for i, window in enumerate(cuts):
-            start, end = window.start / SAMPLE_RATE, window.end / SAMPLE_RATE
-            if turns and turns[-1].speaker == label[i] and start - turns[-1].end < 1e-3:
+        for window, label in zip(cuts, per_window, strict=True):
+            start, end, who = window.start / SAMPLE_RATE, window.end / SAMPLE_RATE, names[label]
+            if turns and turns[-1].speaker == who and start - turns[-1].end < 1e-3:
                 turns[-1].end = end
             else:
-                turns.append(SpeakerTurn(label[i], start, end))
+                turns.append(SpeakerTurn(who, start, end))
         return turns
 
 
@@ -204,10 +168,6 @@ async def references(names: list[str], urls: list[str], transcriber: Transcriber
             raise BadRequest(f"the reference for {name!r} is shorter than half a second")
         known[name.strip()] = audio
     return known
-
-
-def unit(vector: np.ndarray) -> np.ndarray:
-    return vector / max(1e-9, float(np.linalg.norm(vector)))
 
 
 def speaker_at(turns: list[SpeakerTurn], start: float, end: float) -> str | None:

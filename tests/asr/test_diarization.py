@@ -6,13 +6,17 @@ import base64
 import json
 from collections import Counter
 
+import numpy as np
 import openai
 import pytest
 
 from asr.diarize import Diarizer, SpeakerOptions
+from asr.engines.base import Span
 from asr.engines.silero_vad import SileroVad
 from asr.engines.upstream import to_wav
-from tests.asr.speech import VOICES, Turn, conversation, diarization_error, say
+from tests.asr.conversations import Turn as HeldOutTurn
+from tests.asr.conversations import load_set, render, score
+from tests.asr.speech import VOICES, Turn, conversation, say
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +53,43 @@ def agreement(truth: list[Turn], segments: list[tuple[str, float, float]]) -> fl
     return sum(mapping.get(speaker) == label for speaker, label in pairs) / max(1, len(pairs))
 
 
-def test_speaker_count_and_turns_are_found_in_conversations_of_two_to_four_voices(speaker_encoder):
+@pytest.fixture(scope="module")
+def evaluation_set() -> list[tuple[np.ndarray, list[HeldOutTurn], list[Span]]]:
+    """The held-out evaluation conversations (thresholds are tuned on the development set only)."""
     vad = SileroVad()
-    counted, errors = 0, []
-    cases = [(speakers, seed) for speakers in (2, 3, 4) for seed in (0, 1)]
-    for speakers, seed in cases:
-        audio, truth = conversation(speakers, 6, seed)
-        turns = Diarizer.turns_blocking(speaker_encoder, audio, vad(audio), SpeakerOptions())
-        counted += len({t.speaker for t in turns}) == len({t.speaker for t in truth})
-        errors.append(diarization_error(truth, [(t.speaker, t.start, t.end) for t in turns]).total)
-    assert counted >= len(cases) - 1, errors
-    assert sum(errors) / len(errors) <= 0.15, errors
+    return [(audio, truth, vad(audio)) for audio, truth in map(render, load_set("eval"))]
+
+
+def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, evaluation_set):
+    """Measured on the evaluation set (docs/benchmarks.md): speaker count right in 6 of 12 conversations,
+    91.0 % of speech attributed right, 96.6 % and exactly the speakers asked for with ``num_speakers``,
+    88 % of turns with one label inside. The guards sit a margin below; the count is the weak part
+    (the issue's 90 % count target is not met)."""
+    counted, right, right_fixed, steady = 0, [], [], []
+    for audio, truth, spans in evaluation_set:
+        speakers = len({t.speaker for t in truth})
+        free = Diarizer.turns_blocking(speaker_encoder, audio, spans, SpeakerOptions())
+        fixed = Diarizer.turns_blocking(speaker_encoder, audio, spans, SpeakerOptions(num_speakers=speakers))
+        assert len({t.speaker for t in fixed}) == speakers, fixed
+        counted += len({t.speaker for t in free}) == speakers
+        right.append(score(truth, [(t.speaker, t.start, t.end) for t in free])["right"])
+        scored = score(truth, [(t.speaker, t.start, t.end) for t in fixed])
+        right_fixed.append(scored["right"])
+        steady.append(scored["steady"])
+    assert counted >= 5, counted
+    assert np.mean(right) >= 0.88, right
+    assert np.mean(right_fixed) >= 0.93, right_fixed
+    assert np.mean(steady) >= 0.82, steady
+
+
+def test_min_and_max_speakers_bound_the_count(speaker_encoder, evaluation_set):
+    for audio, truth, spans in evaluation_set[:3]:  # 2, 3 and 4 speakers
+        speakers = len({t.speaker for t in truth})
+        for low, high in ((speakers + 1, 8), (1, speakers - 1), (2, 2)):
+            turns = Diarizer.turns_blocking(
+                speaker_encoder, audio, spans, SpeakerOptions(min_speakers=low, max_speakers=high)
+            )
+            assert low <= len({t.speaker for t in turns}) <= high, (speakers, low, high, turns)
 
 
 def test_num_speakers_fixes_the_count(speaker_encoder):
@@ -132,3 +162,13 @@ def test_bad_diarization_options_are_400(client, short_wav, form):
     with open(short_wav, "rb") as audio:
         response = client.post("/v1/audio/transcriptions", files={"file": audio}, data=form)
     assert response.status_code == 400, response.text
+
+
+def test_num_speakers_holds_through_both_routes(client, evaluation_set):
+    audio, _, _ = evaluation_set[10]  # three voices, one of them Mandarin, with turns that overlap
+    wav = to_wav(audio)
+    data = {"response_format": "diarized_json", "num_speakers": "3"}
+    body = client.post("/v1/audio/transcriptions", files={"file": ("talk.wav", wav)}, data=data).json()
+    assert {s["speaker"] for s in body["segments"]} == {"A", "B", "C"}, body
+    seed = client.post("/asr", files={"file": ("talk.wav", wav)}, data={"diarize": "true", "num_speakers": "3"}).json()
+    assert seed["speakers"] == ["A", "B", "C"], seed
