@@ -171,3 +171,12 @@ def test_bad_web_search_options_are_a_400(qwen, options):
             model=QWEN, messages=[{"role": "user", "content": BEES}], web_search_options=options
         )
     assert "web_search_options" in raised.value.message
+
+
+def test_null_web_search_options_is_a_plain_chat(qwen):
+    client = openai.OpenAI(base_url=f"{qwen.url}/v1", api_key="none", max_retries=0)
+    with websearch_at(qwen, ""):  # a search would be a 503
+        completion = client.chat.completions.create(
+            model=QWEN, messages=[{"role": "user", "content": "Hi"}], web_search_options=None, max_tokens=8
+        )
+    assert completion.choices[0].message.content and not completion.choices[0].message.annotations
