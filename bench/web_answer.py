@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -50,6 +51,7 @@ def main() -> None:
     cases = cases[: args.limit] if args.limit else cases
     with ExitStack() as stack:
         root = world_readable_tmpdir("lingxi-bench-answer-")
+        stack.callback(shutil.rmtree, root, True)
         database = LocalPostgres(root / "postgres", port=free_port())
         database.start()
         stack.callback(database.stop)

@@ -37,20 +37,20 @@ PROMPTS = {
         "in square brackets, like [1].",
         turn="Web search results:\n{sources}\n\nQuestion: {question}\nAnswer in English in two or three "
         "sentences, and cite the search results like [1].",
-        example_sources="[1] Keeping a sourdough starter alive\nFeed the starter every day with equal weights of "
-        "flour and water.\n[2] Why the sea has two tides a day\nTides are caused mainly by the gravitational pull "
-        "of the Moon on the oceans. The Earth rotates through two bulges of water each day.",
+        example_sources="[1] Why the sea has two tides a day\nTides are caused mainly by the gravitational pull of "
+        "the Moon on the oceans. The Earth rotates through two bulges of water each day.\n[2] Keeping a sourdough "
+        "starter alive\nFeed the starter every day with equal weights of flour and water.",
         example_question="What causes the tides?",
-        example_answer="Tides are caused mainly by the Moon's gravity pulling on the oceans [2]. As the Earth turns "
-        "through two bulges of water each day, most coasts get two high tides [2].",
+        example_answer="Tides are caused mainly by the Moon's gravity pulling on the oceans [1]. As the Earth turns "
+        "through two bulges of water each day, most coasts get two high tides [1].",
     ),
     "zh": Prompt(
         system="你根据网页搜索结果回答问题，并用方括号标出所用结果的编号，例如 [1]。",
         turn="网页搜索结果：\n{sources}\n\n问题：{question}\n请用中文两三句话回答，并像 [1] 这样标出所依据的搜索结果。",
-        example_sources="[1] 豆腐是怎样做成的\n黄豆浸泡后磨成豆浆，煮沸后加入卤水或石膏点浆，蛋白质凝固成豆花。"
-        "\n[2] 长城的修建\n现存的长城大多修建于明朝，用砖石砌成，东起山海关，西至嘉峪关。",
+        example_sources="[1] 长城的修建\n现存的长城大多修建于明朝，用砖石砌成，东起山海关，西至嘉峪关。"
+        "\n[2] 豆腐是怎样做成的\n黄豆浸泡后磨成豆浆，煮沸后加入卤水或石膏点浆，蛋白质凝固成豆花。",
         example_question="现在的长城是什么时候修的？",
-        example_answer="现存的长城大多是明朝修建的，用砖石砌成 [2]。它东起山海关，西至嘉峪关 [2]。",
+        example_answer="现存的长城大多是明朝修建的，用砖石砌成 [1]。它东起山海关，西至嘉峪关 [1]。",
     ),
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,9 +52,10 @@ def searxng(pages) -> Iterator[FakeSearxng]:
 
 @pytest.fixture(scope="module")
 def websearch(local_postgres, embedding_service, page_server, searxng) -> Iterator[str]:
+    qdrant_dir = world_readable_tmpdir("lingxi-qdrant-answer-")
     settings = WebsearchSettings(
         database_url=fresh_database(local_postgres),
-        qdrant_path=str(world_readable_tmpdir("lingxi-qdrant-answer-")),
+        qdrant_path=str(qdrant_dir),
         embedding_url=embedding_service,
         allowed_hosts=[page_server.netloc],
         searxng_url=searxng.url,
@@ -62,6 +64,7 @@ def websearch(local_postgres, embedding_service, page_server, searxng) -> Iterat
     with serve_app(create_websearch(settings)) as url:
         wait_healthy(url, 60)
         yield url
+    shutil.rmtree(qdrant_dir, ignore_errors=True)
 
 
 @contextmanager
