@@ -136,6 +136,12 @@ class Settings(ServiceSettings):
         "http://127.0.0.1:7206", description="Base URL of lingxi tts, for /v1/audio/speech (empty: off)."
     )
     tts_api_key: str | None = Field(None, description="Bearer key sent to the tts service.")
+    websearch_url: str | None = Field(
+        "http://127.0.0.1:5080",
+        description="Base URL of lingxi websearch, for answers with sources: OpenAI's web_search_options on "
+        "/v1/chat/completions and web_search on /api/chat (empty: off).",
+    )
+    websearch_api_key: str | None = Field(None, description="Bearer key sent to the websearch service.")
     sibling_connect_timeout_s: float = Field(3.0, description="Connect timeout to a sibling service.")
     sibling_timeout_s: float = Field(
         300.0, description="Read timeout: longest wait for a sibling's next bytes (a long transcription)."

@@ -38,6 +38,7 @@ class SeedChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     stop: Stop = None
     format: Any = None  # as Ollama's: "json" or a JSON schema the answer must follow
+    web_search: bool = False  # answer from a web search, citing its results as [n] ("sources" in the answer)
 
     def params(self) -> dict[str, Any]:
         fields = ("temperature", "top_p", "max_tokens", "stop")

@@ -1,8 +1,9 @@
-"""The sibling services the llm speaks for: embedding, asr and tts, each at its own URL with its own key.
+"""The sibling services the llm speaks for: embedding, asr and tts, each at its own URL with its own key,
+and websearch, which finds the sources of answers with citations.
 
 With them one OpenAI base URL (``http://host:7207/v1``) and one Ollama base URL
-(``http://host:7207/ollama``) serve embeddings, transcription and speech as well as chat, while every
-service keeps its own port and routes. Each sibling has its own pooled HTTP client. A sibling that is not
+(``http://host:7207/ollama``) serve embeddings, transcription, speech and web answers as well as chat,
+while every service keeps its own port and routes. Each sibling has its own pooled HTTP client. A sibling that is not
 configured answers 503, one that is down 502, each naming the service and the setting that points at it.
 """
 
@@ -23,7 +24,7 @@ from services.upstream import map_upstream_errors, raise_for_upstream_status, up
 
 @dataclass(frozen=True)
 class Sibling:
-    name: str  # the service's name in the registry: embedding, asr, tts
+    name: str  # the service's name in the registry: embedding, asr, tts, websearch
     url: str | None  # its base URL, without /v1; None: not configured
     api_key: str | None  # what the llm sends it as Bearer key (the caller's own key is for the llm)
 
@@ -45,6 +46,7 @@ class Siblings:
         self.embedding = Sibling("embedding", settings.embedding_url or None, settings.embedding_api_key)
         self.asr = Sibling("asr", settings.asr_url or None, settings.asr_api_key)
         self.tts = Sibling("tts", settings.tts_url or None, settings.tts_api_key)
+        self.websearch = Sibling("websearch", settings.websearch_url or None, settings.websearch_api_key)
         self.models_ttl_s = settings.sibling_models_ttl_s
         self.connect_timeout_s = settings.sibling_connect_timeout_s
         self.clients = {  # one pooled client per configured sibling (its key goes on each request)
@@ -55,13 +57,14 @@ class Siblings:
                 connect_timeout_s=settings.sibling_connect_timeout_s,
                 max_connections=256,
             )
-            for sibling in self.all
+            for sibling in (*self.all, self.websearch)
             if sibling.url
         }
         self.model_lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     @property
     def all(self) -> tuple[Sibling, ...]:
+        """The siblings that serve models (websearch serves none)."""
         return (self.embedding, self.asr, self.tts)
 
     def named(self, name: str) -> Sibling:

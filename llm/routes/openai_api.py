@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from llm import citations, web_answer
 from llm.engines.base import Chunk
 from llm.engines.openai import OpenAIEngine
 from llm.models import ModelRegistry
@@ -26,9 +27,14 @@ router = APIRouter()
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: OpenAIChatRequest, models: ModelsDep) -> Response:
+async def chat_completions(body: OpenAIChatRequest, models: ModelsDep, hub: SiblingsDep) -> Response:
+    params = body.params()
+    if params.get("web_search_options") is not None:
+        return await answer_with_sources(body, params, models, hub)
+    params.pop("web_search_options", None)  # null: no search, as OpenAI reads it
+
     def build(route):
-        return chat_request(route, body.messages, body.params())
+        return chat_request(route, body.messages, params)
 
     if not body.stream:
         _, completion = await complete(models, body.model, build)
@@ -38,6 +44,21 @@ async def chat_completions(body: OpenAIChatRequest, models: ModelsDep) -> Respon
     if isinstance(engine, OpenAIEngine):  # an OpenAI upstream's events go on as they came
         return sse_response(await engine.open_relay(chat, route.name))
     return sse_response(renamed(await engine.open_stream(chat), route.name))
+
+
+async def answer_with_sources(
+    body: OpenAIChatRequest, params: dict[str, Any], models: ModelRegistry, hub: Siblings
+) -> Response:
+    """OpenAI's web search: the answer cites numbered search results, each ``[n]`` a ``url_citation``."""
+    count = web_answer.source_count(params.pop("web_search_options"))
+    route, engine = models.ready(body.model)
+    conversation, sources = await web_answer.prepare(hub, chat_request(route, body.messages, params).messages, count)
+    chat = checked(chat_request(route, conversation, params))
+    if not body.stream:
+        completion = await engine.complete(chat)
+        completion["model"] = route.name
+        return json_response(citations.annotate(completion, sources))
+    return sse_response(citations.annotated_stream(renamed(await engine.open_stream(chat), route.name), sources))
 
 
 async def renamed(chunks: AsyncIterator[Chunk], name: str) -> AsyncIterator[Chunk]:

@@ -30,7 +30,8 @@ from tests.conftest import free_port, running_service, serve_app
 SMOL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
 EMBEDDER = "use-multilingual-v3"
-NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": ""}  # not whatever runs on the default ports
+# not what runs on the default ports
+NO_SIBLINGS = {"embedding_url": "", "asr_url": "", "tts_url": "", "websearch_url": ""}
 LOAD_TIMEOUT_S = 240
 
 
