@@ -14,9 +14,11 @@ from contextlib import contextmanager
 import openai
 import pytest
 
+from llm.app import create_app
+from llm.config import Settings
 from llm.siblings import Siblings
 from tests.conftest import LocalServer, free_port, serve_app, serve_routes, world_readable_tmpdir
-from tests.llm.conftest import QWEN, Running, wait_healthy
+from tests.llm.conftest import LOAD_TIMEOUT_S, NO_SIBLINGS, QWEN, Running, serve, wait_healthy
 from tests.llm.test_qwen import cjk_share
 from tests.websearch.searxng import FakeSearxng, fresh_database
 from tests.websearch.web_pages import PAGES
@@ -79,10 +81,17 @@ def websearch_at(running: Running, url: str) -> Iterator[Running]:
 
 
 @pytest.fixture(scope="module")
-def answering(qwen: Running, websearch: str) -> Iterator[openai.OpenAI]:
-    """The embedded default, searching the web through the websearch service."""
-    with websearch_at(qwen, websearch) as running:
-        yield openai.OpenAI(base_url=f"{running.url}/v1", api_key="none", max_retries=0, timeout=300)
+def steady(websearch: str) -> Iterator[Running]:
+    """The embedded default searching the web through the websearch service, on a fixed thread count: its
+    greedy answers then do not change with how busy the machine is (llama.cpp's sums are ordered by it)."""
+    settings = Settings(threads=2, **{**NO_SIBLINGS, "websearch_url": websearch})
+    with serve(create_app(settings), ready_timeout_s=LOAD_TIMEOUT_S) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def answering(steady: Running) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{steady.url}/v1", api_key="none", max_retries=0, timeout=300)
 
 
 def cited(content: str, annotations: list) -> list[str]:
@@ -134,8 +143,8 @@ def test_a_streamed_answer_brings_its_annotations_in_the_last_chunk(answering, p
     )
 
 
-def test_the_seed_api_answers_with_sources(answering, qwen, pages):
-    with qwen.client() as client:
+def test_the_seed_api_answers_with_sources(steady, pages):
+    with steady.client() as client:
         body = client.post(
             "/api/chat", json={"messages": [{"role": "user", "content": TEA}], "web_search": True}
         ).json()
