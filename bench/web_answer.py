@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from websearch_web import labelled_set, page_server  # noqa: E402
+from websearch_web import labelled_set, page_server, websearch_env  # noqa: E402
 
 from services.postgres import LocalPostgres  # noqa: E402
 from tests.conftest import free_port, running_service, serve_routes, world_readable_tmpdir  # noqa: E402
@@ -60,17 +60,7 @@ def main() -> None:
         stack.enter_context(pages_stack)
         searxng = FakeSearxng(stack.enter_context(serve_routes()))
         websearch = stack.enter_context(
-            running_service(
-                "websearch",
-                {
-                    "WEBSEARCH_DATABASE_URL": database.url,
-                    "WEBSEARCH_QDRANT_PATH": str(root / "qdrant"),
-                    "WEBSEARCH_EMBEDDING_URL": embedding,
-                    "WEBSEARCH_ALLOWED_HOSTS": pages.netloc,
-                    "WEBSEARCH_SEARXNG_URL": searxng.url,
-                    "WEBSEARCH_LOG_LEVEL": "warning",
-                },
-            )
+            running_service("websearch", websearch_env(database.url, root, embedding, pages.netloc, searxng.url))
         )
         llm = stack.enter_context(
             running_service(

@@ -82,6 +82,19 @@ def page_server(delay_ms: tuple[int, int]):
     return stack, server
 
 
+def websearch_env(database_url: str, root: Path, embedding: str, pages: str, searxng: str) -> dict[str, str]:
+    """websearch over the bench's PostgreSQL, its own Qdrant under ``root``, the loopback ``pages`` host and a
+    SearXNG-speaking server."""
+    return {
+        "WEBSEARCH_DATABASE_URL": database_url,
+        "WEBSEARCH_QDRANT_PATH": str(root / "qdrant"),
+        "WEBSEARCH_EMBEDDING_URL": embedding,
+        "WEBSEARCH_ALLOWED_HOSTS": pages,
+        "WEBSEARCH_SEARXNG_URL": searxng,
+        "WEBSEARCH_LOG_LEVEL": "warning",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
@@ -98,14 +111,7 @@ def main() -> None:
         pages_stack, pages = page_server((low, high))
         stack.enter_context(pages_stack)
         searxng = FakeSearxng(stack.enter_context(serve_routes()))
-        env = {
-            "WEBSEARCH_DATABASE_URL": database.url,
-            "WEBSEARCH_QDRANT_PATH": str(root / "qdrant"),
-            "WEBSEARCH_EMBEDDING_URL": embedding,
-            "WEBSEARCH_ALLOWED_HOSTS": pages.netloc,
-            "WEBSEARCH_SEARXNG_URL": searxng.url,
-            "WEBSEARCH_LOG_LEVEL": "warning",
-        }
+        env = websearch_env(database.url, root, embedding, pages.netloc, searxng.url)
         ws = stack.enter_context(running_service("websearch", env))
         client = stack.enter_context(httpx.Client(base_url=ws, timeout=120, trust_env=False))
         embed = stack.enter_context(httpx.Client(base_url=embedding, timeout=120, trust_env=False))
