@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -122,9 +123,13 @@ def image_bytes(color: Any = "red", size: tuple[int, int] = (64, 48), fmt: str =
 
 
 def world_readable_tmpdir(prefix: str) -> Path:
-    """A temp dir the ``postgres`` user can reach (pytest's own tmp dirs are private to root)."""
+    """A temp dir the ``postgres`` user can reach (pytest's own tmp dirs are private to root).
+
+    It is removed when the test run ends, so runs do not fill the disk.
+    """
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
