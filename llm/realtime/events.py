@@ -104,6 +104,25 @@ def response_object(
     return body
 
 
+def usage(counts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's realtime ``usage`` from the engine's chat counts; None when the engine sent none. The
+    model reads and writes text only (asr and tts carry the audio): its tokens are all text tokens."""
+    if not counts or not isinstance(counts.get("prompt_tokens"), int):
+        return None
+    read, written = counts["prompt_tokens"], int(counts.get("completion_tokens") or 0)
+    cached = (counts.get("prompt_tokens_details") or {}).get("cached_tokens")
+    read_details: dict[str, Any] = {"text_tokens": read, "audio_tokens": 0, "image_tokens": 0}
+    if isinstance(cached, int):
+        read_details |= {"cached_tokens": cached, "cached_tokens_details": {"text_tokens": cached}}
+    return {
+        "total_tokens": read + written,
+        "input_tokens": read,
+        "output_tokens": written,
+        "input_token_details": read_details,
+        "output_token_details": {"text_tokens": written, "audio_tokens": 0},
+    }
+
+
 def without_audio(item: dict[str, Any]) -> dict[str, Any]:
     """An item as ``response.done`` and ``conversation.item.done`` carry it: audio bytes left out."""
     content = item.get("content")

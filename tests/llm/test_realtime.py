@@ -76,6 +76,10 @@ async def test_a_text_turn_streams_the_answer_in_openai_order(smol: Running) -> 
     assert done["status"] == "completed"
     assert done["output"][0]["content"] == [{"type": "output_text", "text": deltas}]
     assert next(e for e in events if e["type"] == "response.output_text.done")["text"] == deltas
+    usage = done["usage"]  # the embedded engine's counts: the prompt and the tokens it wrote
+    assert usage["input_tokens"] > 10 and 0 < usage["output_tokens"] <= 48
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert usage["output_token_details"] == {"text_tokens": usage["output_tokens"], "audio_tokens": 0}
 
 
 async def test_the_beta_protocol_has_the_beta_names(smol: Running) -> None:
@@ -282,7 +286,7 @@ async def test_a_function_call_round_trip(smol: Running) -> None:
         assert "response.output_text.delta" not in kinds
         added = events[kinds.index("response.output_item.added")]["item"]
         assert added["type"] == "function_call" and added["status"] == "in_progress"
-        delta = events[kinds.index("response.function_call_arguments.delta")]
+        delta = events[kinds.index("response.function_call_arguments.delta")]  # the embedded engine's call is whole
         done = events[kinds.index("response.function_call_arguments.done")]
         assert done["name"] == "get_weather" and done["call_id"] == added["call_id"] == delta["call_id"]
         assert delta["delta"] == done["arguments"] and isinstance(json.loads(done["arguments"])["city"], str)

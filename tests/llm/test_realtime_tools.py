@@ -1,0 +1,153 @@
+"""Function calls on ``WS /v1/realtime`` as an OpenAI-protocol upstream streams them: the arguments go
+out piece by piece as they arrive, the items in OpenAI's order, and ``usage`` from the upstream's counts.
+The upstream is a fake speaking OpenAI's chat streaming wire format (``delta.tool_calls`` pieces, the
+``include_usage`` chunk); the client is the openai SDK, every event checked by its types."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+
+from llm.app import create_app
+from llm.config import Settings
+from services.app import create_app as create_service_app
+from services.health import Health, Status
+from tests.llm.conftest import NO_SIBLINGS, Running, serve
+from tests.llm.realtime_client import client, types, until
+
+TEXT_ONLY = {"type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+PIECES = ['{"', "city", '":"', "Paris", ", Fr", "ance", '"}']  # as OpenAI streams a call's arguments
+INTRO = ["Let me ", "look that up."]
+ANSWER = ["It is sunny ", "in Paris, ", "25 C."]
+CACHED = {"cached_tokens": 64}
+COUNTS = {"prompt_tokens": 81, "completion_tokens": 17, "total_tokens": 98, "prompt_tokens_details": CACHED}
+
+
+def chunk(delta: dict, finish: str | None = None) -> dict:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [choice], "usage": None}  # fmt: skip
+
+
+def upstream_events(body: dict) -> list[dict]:
+    """OpenAI's chunks: after a tool result, an answer; else a few words, then the call in pieces."""
+    if body["messages"][-1]["role"] == "tool":
+        events = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": piece}) for piece in ANSWER]
+        finish = "stop"
+    else:
+        first = {"index": 0, "id": "call_w1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+        events = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": piece}) for piece in INTRO]
+        events.append(chunk({"tool_calls": [first]}))
+        events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}) for piece in PIECES]
+        finish = "tool_calls"
+    events.append(chunk({}, finish))
+    if (body.get("stream_options") or {}).get("include_usage"):  # OpenAI sends the counts only when asked
+        events.append({**chunk({}), "choices": [], "usage": COUNTS})
+    return events
+
+
+def openai_upstream(bodies: list[dict]) -> FastAPI:
+    app = create_service_app(Settings(), name="upstream", health=lambda: Health(Status.ok))
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "openai"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict) -> StreamingResponse:
+        bodies.append(body)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for event in upstream_events(body):
+                yield f"data: {json.dumps(event)}\n\n".encode()
+                await asyncio.sleep(0.01)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def relayed() -> Iterator[tuple[Running, list[dict]]]:
+    bodies: list[dict] = []
+    with serve(openai_upstream(bodies)) as upstream:
+        settings = Settings(engine="openai", upstream_url=f"{upstream.url}/v1", upstream_model="gpt-4o-mini",
+                            **NO_SIBLINGS)  # fmt: skip
+        with serve(create_app(settings)) as running:
+            yield running, bodies
+
+
+async def test_a_streamed_call_goes_out_piece_by_piece_after_the_message_before_it(relayed) -> None:
+    running, bodies = relayed
+    async with client(running.url).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        await connection.session.update(session={**TEXT_ONLY, "tools": [WEATHER]})
+        await until(connection, "session.updated")
+        await connection.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]}
+        )
+        await until(connection, "conversation.item.done")
+        await connection.response.create()
+        events = await until(connection, "response.done")
+
+        assert bodies[-1]["tools"][0]["function"]["name"] == "get_weather"
+        kinds = types(events)
+        call_events = [k for k in kinds[kinds.index("response.output_text.done") :] if k != "response.output_text.done"]
+        assert call_events == [
+            "response.content_part.done",
+            "response.output_item.done",  # the message ends before the call begins
+            "conversation.item.done",
+            "response.output_item.added",
+            "conversation.item.added",
+            *["response.function_call_arguments.delta"] * len(PIECES),
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "conversation.item.done",
+            "response.done",
+        ]
+        deltas = [e for e in events if e["type"] == "response.function_call_arguments.delta"]
+        assert [e["delta"] for e in deltas] == PIECES
+        added = [e for e in events if e["type"] == "response.output_item.added"][-1]
+        assert added["output_index"] == 1 and added["item"]["name"] == "get_weather"
+        assert {e["output_index"] for e in deltas} == {1} and {e["call_id"] for e in deltas} == {"call_w1"}
+        done = events[kinds.index("response.function_call_arguments.done")]
+        assert done["arguments"] == "".join(PIECES) and json.loads(done["arguments"]) == {"city": "Paris, France"}
+        response = events[-1]["response"]
+        assert [item["type"] for item in response["output"]] == ["message", "function_call"]
+        assert response["output"][0]["content"][0]["text"] == "".join(INTRO)
+        assert response["output"][1]["arguments"] == done["arguments"]
+        assert response["usage"] == {
+            "total_tokens": 98,
+            "input_tokens": 81,
+            "output_tokens": 17,
+            "input_token_details": {
+                "text_tokens": 81,
+                "audio_tokens": 0,
+                "image_tokens": 0,
+                "cached_tokens": 64,
+                "cached_tokens_details": {"text_tokens": 64},
+            },
+            "output_token_details": {"text_tokens": 17, "audio_tokens": 0},
+        }
+
+        result = {"type": "function_call_output", "call_id": "call_w1", "output": '{"weather": "sunny, 25 C"}'}
+        await connection.conversation.item.create(item=result)
+        await until(connection, "conversation.item.done")
+        await connection.response.create()
+        answer = (await until(connection, "response.done"))[-1]["response"]
+    sent = bodies[-1]["messages"]
+    assert sent[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris, France"}'}
+    assert sent[-1] == {"role": "tool", "tool_call_id": "call_w1", "content": '{"weather": "sunny, 25 C"}'}
+    assert answer["output"][0]["content"][0]["text"] == "".join(ANSWER)
