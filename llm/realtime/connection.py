@@ -17,6 +17,7 @@ from fastapi import WebSocket
 from llm.models import ModelRegistry
 from llm.realtime.conversation import Conversation, client_item
 from llm.realtime.events import Event, EventError, beta_event, error_event, new_id
+from llm.realtime.formats import AudioIn
 from llm.realtime.response import ResponseRun, Spoken
 from llm.realtime.session import SessionConfig
 from llm.realtime.turns import Turns
@@ -131,8 +132,10 @@ class Connection:
         return self.config.beta() if self.beta else self.config.ga()
 
     async def session_update(self, event: dict[str, Any]) -> None:
-        before = self.config.turn_detection
+        before, heard_as = self.config.turn_detection, self.config.input_format
         self.config = self.config.updated(event.get("session"), beta=self.beta)
+        if self.config.input_format != heard_as:
+            self.turns.decode = AudioIn(self.config.input_format)
         if self.config.turn_detection != before:
             await self.turns.detection_changed()
         kind = "transcription_session.updated" if event["type"].startswith("transcription") else "session.updated"

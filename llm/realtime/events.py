@@ -26,6 +26,7 @@ BETA_NAMES = {
 }
 BETA_ONLY_GA = frozenset({"conversation.item.done"})  # no beta twin: not sent to beta clients
 BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
+BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 class EventError(BadRequest):
@@ -144,7 +145,7 @@ def beta_response(response: dict[str, Any]) -> dict[str, Any]:
     body["modalities"] = response["output_modalities"]
     body["output"] = [beta_item(item) for item in response["output"]]
     if "audio" in response["output_modalities"]:
-        body["output_audio_format"] = "pcm16"
+        body["output_audio_format"] = BETA_FORMATS[response["audio"]["output"]["format"]["type"]]
         body["voice"] = response["audio"]["output"]["voice"]
     return body
 

@@ -19,17 +19,18 @@ from llm.engines.base import ChatRequest
 from llm.models import ModelRegistry
 from llm.openai_format import ThinkFilter, delta_text
 from llm.realtime import speech
-from llm.realtime.audio import BYTES_PER_MS, ms_of
+from llm.realtime.audio import ms_of
 from llm.realtime.calls import Calls
 from llm.realtime.conversation import Conversation
 from llm.realtime.events import Event, message_item, new_id, response_object, usage, without_audio
+from llm.realtime.formats import audio_out, bytes_per_ms, format_object
 from llm.realtime.session import SessionConfig
 from llm.routes.common import checked
 from llm.siblings import Siblings
 from services.errors import LingxiError
 
 log = logging.getLogger("lingxi.llm")
-DELTA_BYTES = BYTES_PER_MS * 200  # audio is sent in deltas of at most 200 ms
+DELTA_MS = 200  # audio is sent in deltas of at most 200 ms
 Emit = Callable[[Event], Awaitable[None]]
 
 
@@ -89,6 +90,8 @@ class ResponseRun:
     def response(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         output = [without_audio(item) for item in self.output]
         body = response_object(self.id, status, self.config.modalities, output, self.config.voice, details)
+        if "audio" in body:
+            body["audio"]["output"]["format"] = format_object(self.config.output_format)
         return {**body, "usage": usage(self.counts)}
 
     def where(self) -> dict[str, Any]:
@@ -254,8 +257,9 @@ class Voice:
             await run.emit({"type": "response.output_audio_transcript.delta", **run.where(), "delta": shown})
             run.text += shown
             self.spoken.clauses.append((shown, self.spoken.audio_ms + ms_of(len(pcm))))
-            for start in range(0, len(pcm), DELTA_BYTES):
-                delta = base64.b64encode(pcm[start : start + DELTA_BYTES]).decode("ascii")
+            sent, step = audio_out(pcm, run.config.output_format), bytes_per_ms(run.config.output_format) * DELTA_MS
+            for start in range(0, len(sent), step):
+                delta = base64.b64encode(sent[start : start + step]).decode("ascii")
                 await run.emit({"type": "response.output_audio.delta", **run.where(), "delta": delta})
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from llm.realtime import hearing
 from llm.realtime.audio import InputBuffer, ServerVad, Turn, load_vad_model, ms_of
 from llm.realtime.events import EventError, message_item, new_id
+from llm.realtime.formats import AudioIn
 from llm.realtime.hearing import LiveTranscript
 from services.errors import LingxiError
 
@@ -25,6 +26,7 @@ class Turns:
     def __init__(self, connection: Connection, max_buffer_s: float) -> None:
         self.connection = connection
         self.buffer = InputBuffer(int(max_buffer_s * 1000))
+        self.decode = AudioIn(connection.config.input_format)  # the client's audio as PCM16 24 kHz
         self.vad: ServerVad | None = None
         self.speech_item: str | None = None  # the item the speech heard now becomes
         self.speech_start_ms = 0
@@ -59,9 +61,9 @@ class Turns:
     # --- the client's events ----------------------------------------------------------------
     async def append(self, event: dict[str, Any]) -> None:
         try:
-            pcm = base64.b64decode(event.get("audio") or "", validate=True)
+            pcm = self.decode(base64.b64decode(event.get("audio") or "", validate=True))
         except (binascii.Error, TypeError, ValueError):
-            raise EventError("audio must be base64 PCM16 24 kHz mono", param="audio") from None
+            raise EventError(f"audio must be base64 {self.decode.fmt} audio", param="audio") from None
         if not self.buffer.room(len(pcm)) and self.vad is not None and self.vad.speaking:
             self.vad.speaking = False  # a turn as long as the buffer ends here: it is committed, the rest is heard anew
             await self.turn(Turn("stopped", self.buffer.end_ms))

@@ -148,7 +148,7 @@ async def test_items_are_created_retrieved_deleted_and_function_outputs_accepted
     ("event", "code", "param"),
     [
         ({"type": "no.such.event"}, "invalid_event", "type"),
-        ({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}},
+        ({"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/opus"}}}}},
          "invalid_value", "session.audio.input.format"),
         ({"type": "session.update", "session": {"audio": {"input": {"turn_detection": {"threshold": 3}}}}},
          "invalid_value", "session.audio.input.turn_detection.threshold"),
