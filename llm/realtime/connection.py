@@ -133,13 +133,22 @@ class Connection:
 
     async def session_update(self, event: dict[str, Any]) -> None:
         before, heard_as = self.config.turn_detection, self.config.input_format
-        self.config = self.config.updated(event.get("session"), beta=self.beta)
+        self.config = self.searchable(self.config.updated(event.get("session"), beta=self.beta))
         if self.config.input_format != heard_as:
             self.turns.decode = AudioIn(self.config.input_format)
         if self.config.turn_detection != before:
             await self.turns.detection_changed()
         kind = "transcription_session.updated" if event["type"].startswith("transcription") else "session.updated"
         await self.emit({"type": kind, "session": self.session_body()})
+
+    def searchable(self, config: SessionConfig) -> SessionConfig:
+        """``config``, once it is known that its web search, if it asks for one, can be served."""
+        if config.web_search_options is not None:
+            try:
+                self.siblings.websearch.base_url()
+            except LingxiError as exc:
+                raise EventError(exc.message, param="session.web_search_options") from None
+        return config
 
     # --- the conversation ------------------------------------------------------------------------
     async def item_create(self, event: dict[str, Any]) -> None:
@@ -189,7 +198,7 @@ class Connection:
         config = self.config
         if overrides:
             fields = {k: v for k, v in overrides.items() if k not in ("type", "conversation", "metadata", "input")}
-            config = self.config.updated(fields, beta=self.beta)
+            config = self.searchable(self.config.updated(fields, beta=self.beta))
         await self.start_response(config)
 
     async def start_response(self, config: SessionConfig) -> None:

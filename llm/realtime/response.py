@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm import web_answer
 from llm.engines.base import ChatRequest
 from llm.models import ModelRegistry
 from llm.openai_format import ThinkFilter, delta_text
-from llm.realtime import speech
+from llm.realtime import speech, web
 from llm.realtime.audio import ms_of
 from llm.realtime.calls import Calls
 from llm.realtime.conversation import Conversation
@@ -146,9 +147,15 @@ class ResponseRun:
         await self.waits()
         route, engine = self.models.ready(self.config.route)
         messages = self.conversation.messages(self.config.instructions)
+        sources = None
+        if self.config.web_search_options is not None:
+            count = web_answer.source_count(self.config.web_search_options)
+            messages, sources = await web_answer.prepare(self.siblings, messages, count)
         params = {**self.config.chat_params(), "stream_options": {"include_usage": True}}
         chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params))
         chunks = await engine.open_stream(chat)
+        if sources is not None:
+            chunks = web.from_the_web(chunks, sources)
         think, calls = ThinkFilter(), self.calls
         voice = Voice(self) if self.audio else None
         try:

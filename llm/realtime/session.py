@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llm import web_answer
 from llm.realtime.events import EventError, new_id
 from llm.realtime.formats import BETA_FORMATS, audio_format, beta_format, format_object, noise_reduction
 from llm.realtime.formats import RATE as RATE  # the session's audio rate, for the modules that read it here
+from services.errors import BadRequest
 
 VAD_DEFAULTS = {
     "type": "server_vad",
@@ -38,6 +40,7 @@ class SessionConfig:
     input_format: str = "audio/pcm"
     output_format: str = "audio/pcm"
     noise_reduction: str | None = None  # accepted and reported; the audio is not filtered
+    web_search_options: dict[str, Any] | None = None  # answers from the web (see ``llm.realtime.web``)
     id: str = field(default_factory=lambda: new_id("sess"))
 
     # --- reading session.update -----------------------------------------------------------
@@ -107,6 +110,13 @@ class SessionConfig:
             self.tools = tools_of(body["tools"])
         if "tool_choice" in body:
             self.tool_choice = tool_choice(body["tool_choice"], self.tools)
+        if "web_search_options" in body:
+            options = body["web_search_options"]
+            try:
+                web_answer.source_count(options if options is not None else {})
+            except BadRequest as exc:
+                raise bad(exc.message, "session.web_search_options") from None
+            self.web_search_options = options
         if "temperature" in body:
             value = body["temperature"]
             if not isinstance(value, (int, float)) or not 0 <= value <= 2:
@@ -143,6 +153,7 @@ class SessionConfig:
             "tools": self.tools,
             "tool_choice": self.tool_choice,
             "max_output_tokens": self.max_output_tokens,
+            **({"web_search_options": self.web_search_options} if self.web_search_options is not None else {}),
             "tracing": None,
             "prompt": None,
         }
@@ -164,6 +175,7 @@ class SessionConfig:
             "tool_choice": self.tool_choice if isinstance(self.tool_choice, str) else "auto",
             "temperature": self.temperature if self.temperature is not None else 0.8,
             "max_response_output_tokens": self.max_output_tokens,
+            **({"web_search_options": self.web_search_options} if self.web_search_options is not None else {}),
         }
 
     # --- what the llm is asked ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Function calls on ``WS /v1/realtime`` as an OpenAI-protocol upstream streams them: the arguments go
 out piece by piece as they arrive, the items in OpenAI's order, and ``usage`` from the upstream's counts.
 The upstream is a fake speaking OpenAI's chat streaming wire format (``delta.tool_calls`` pieces, the
-``include_usage`` chunk); the client is the openai SDK, every event checked by its types."""
+``include_usage`` chunk); the client is the openai SDK, every event checked by its types. Last, how an
+answer from the web is sent in a session: its ``[n]`` taken out, the titles of its sources closing it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from fastapi.responses import StreamingResponse
 
 from llm.app import create_app
 from llm.config import Settings
+from llm.openai_format import delta_text
+from llm.realtime.web import from_the_web
+from llm.web_answer import Source
 from services.app import create_app as create_service_app
 from services.health import Health, Status
 from tests.llm.conftest import NO_SIBLINGS, Running, serve
@@ -151,3 +155,32 @@ async def test_a_streamed_call_goes_out_piece_by_piece_after_the_message_before_
     assert sent[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris, France"}'}
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_w1", "content": '{"weather": "sunny, 25 C"}'}
     assert answer["output"][0]["content"][0]["text"] == "".join(ANSWER)
+
+
+def answer_chunks(*parts: str) -> list[dict]:
+    return [chunk({"content": part}) for part in parts] + [chunk({}, "stop")]
+
+
+async def spoken_from_the_web(parts: list[dict], sources: list[Source]) -> str:
+    async def stream() -> AsyncIterator[dict]:
+        for part in parts:
+            yield part
+
+    return "".join([delta_text(c) async for c in from_the_web(stream(), sources)])
+
+
+SOURCES = [Source(1, "Why the sea has tides", "http://a/1", "the moon pulls"), Source(2, "Raft", "http://a/2", "")]
+
+
+@pytest.mark.parametrize(
+    ("parts", "said"),
+    [
+        (["Raft elects a ", "leader [", "2", "]. Logs follow [2][1]", "."],
+         "Raft elects a leader. Logs follow.\nSources: Raft; Why the sea has tides."),
+        (["潮汐主要由月球引力造成 [1]", "。"], "潮汐主要由月球引力造成。\n来源：Why the sea has tides。"),
+        (["The moon pulls the sea."], "The moon pulls the sea.\nSources: Why the sea has tides."),  # attributed
+        (["I do not know [7]."], "I do not know."),  # no source drawn on: no sources sentence
+    ],
+)  # fmt: skip
+async def test_an_answer_from_the_web_loses_its_markers_and_names_its_sources(parts: list[str], said: str) -> None:
+    assert await spoken_from_the_web(answer_chunks(*parts), SOURCES) == said
