@@ -1,8 +1,9 @@
-"""Function calls on ``WS /v1/realtime`` as an OpenAI-protocol upstream streams them: the arguments go
-out piece by piece as they arrive, the items in OpenAI's order, and ``usage`` from the upstream's counts.
-The upstream is a fake speaking OpenAI's chat streaming wire format (``delta.tool_calls`` pieces, the
-``include_usage`` chunk); the client is the openai SDK, every event checked by its types. Last, how an
-answer from the web is sent in a session: its ``[n]`` taken out, the titles of its sources closing it."""
+"""Function calls on ``WS /v1/realtime``: a round trip on the embedded SmolLM2 (its call comes whole),
+then calls as an OpenAI-protocol upstream streams them: the arguments go out piece by piece as they
+arrive, the items in OpenAI's order, and ``usage`` from the upstream's counts. The upstream is a fake
+speaking OpenAI's chat streaming wire format (``delta.tool_calls`` pieces, the ``include_usage``
+chunk); the client is the openai SDK, every event checked by its types. Last, how an answer from the
+web is sent in a session: its ``[n]`` taken out, the titles of its sources closing it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from services.app import create_app as create_service_app
 from services.health import Health, Status
 from tests.llm.conftest import NO_SIBLINGS, Running, serve
 from tests.llm.realtime_client import client, types, until
+
+
+def said(text: str) -> dict:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
 
 TEXT_ONLY = {"type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}
 WEATHER = {
@@ -155,6 +161,37 @@ async def test_a_streamed_call_goes_out_piece_by_piece_after_the_message_before_
     assert sent[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris, France"}'}
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_w1", "content": '{"weather": "sunny, 25 C"}'}
     assert answer["output"][0]["content"][0]["text"] == "".join(ANSWER)
+
+
+async def test_a_function_call_round_trip(smol: Running) -> None:
+    async with client(smol.url).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        await connection.session.update(session={**TEXT_ONLY, "tools": [WEATHER], "tool_choice": "required"})
+        session = (await until(connection, "session.updated"))[-1]["session"]
+        assert session["tools"][0]["name"] == "get_weather" and session["tool_choice"] == "required"
+        await connection.conversation.item.create(item=said("What is the weather in Paris?"))
+        await connection.response.create()
+        events = await until(connection, "response.done")
+        kinds = types(events)
+        assert "response.output_text.delta" not in kinds
+        added = events[kinds.index("response.output_item.added")]["item"]
+        assert added["type"] == "function_call" and added["status"] == "in_progress"
+        delta = events[kinds.index("response.function_call_arguments.delta")]  # the embedded engine's call is whole
+        done = events[kinds.index("response.function_call_arguments.done")]
+        assert done["name"] == "get_weather" and done["call_id"] == added["call_id"] == delta["call_id"]
+        assert delta["delta"] == done["arguments"] and isinstance(json.loads(done["arguments"])["city"], str)
+        call = events[-1]["response"]["output"][0]
+        assert call["type"] == "function_call" and call["arguments"] == done["arguments"]
+
+        result = {"type": "function_call_output", "call_id": call["call_id"], "output": '{"weather": "sunny, 25 C"}'}
+        await connection.conversation.item.create(item=result)
+        await until(connection, "conversation.item.done")
+        await connection.session.update(session={"tool_choice": "auto"})
+        await until(connection, "session.updated")
+        await connection.response.create()
+        answer = (await until(connection, "response.done"))[-1]["response"]
+        assert answer["status"] == "completed" and answer["output"][0]["type"] == "message"
+        assert answer["output"][0]["content"][0]["text"].strip()
 
 
 def answer_chunks(*parts: str) -> list[dict]:
