@@ -1,15 +1,13 @@
 """One realtime session on its WebSocket: client events in, server events out, in OpenAI's order.
 
-The socket is read all the time; the slow parts run as tasks: each committed turn's transcription,
-and the one response at a time. Speech that starts while a response runs cancels it
+The socket is read all the time; the slow parts run as tasks: each committed turn's transcription
+(``Turns``, the input audio's side), and the one response at a time. Speech that starts while a response runs cancels it
 (``interrupt_response``). A client that goes away, or a session past its time, ends every task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,18 +15,14 @@ from typing import Any
 from fastapi import WebSocket
 
 from llm.models import ModelRegistry
-from llm.realtime import hearing
-from llm.realtime.audio import InputBuffer, ServerVad, Turn, load_vad_model, ms_of
 from llm.realtime.conversation import Conversation, client_item
-from llm.realtime.events import Event, EventError, beta_event, error_event, message_item, new_id
-from llm.realtime.hearing import LiveTranscript
+from llm.realtime.events import Event, EventError, beta_event, error_event, new_id
+from llm.realtime.formats import AudioIn
 from llm.realtime.response import ResponseRun, Spoken
 from llm.realtime.session import SessionConfig
+from llm.realtime.turns import Turns
 from llm.siblings import Siblings
 from services.errors import LingxiError
-
-MIN_COMMIT_MS = 100
-TAIL_MS = 300  # audio kept after the end of speech for the transcription (its last sounds may be quiet)
 
 
 class Connection:
@@ -49,26 +43,19 @@ class Connection:
         self.models = models
         self.siblings = siblings
         self.max_session_s = max_session_s
-        self.buffer = InputBuffer(int(max_buffer_s * 1000))
         self.conversation = Conversation()
         self.spoken: dict[str, Spoken] = {}
-        self.vad: ServerVad | None = None
-        self.speech_item: str | None = None  # the item the speech heard now becomes
-        self.speech_start_ms = 0
+        self.turns = Turns(self, max_buffer_s)
         self.response: ResponseRun | None = None
         self.response_task: asyncio.Task[None] | None = None
-        self.transcriptions: set[asyncio.Task[None]] = set()
-        self.heard: set[asyncio.Future[None]] = set()  # a committed turn's text is there to answer from
-        self.live: LiveTranscript | None = None  # the speech heard now, streamed to asr
-        self.live_start_ms = 0
         self.lock = asyncio.Lock()
         self.closed = False
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self.session_update,
             "transcription_session.update": self.session_update,
-            "input_audio_buffer.append": self.append,
-            "input_audio_buffer.commit": self.commit,
-            "input_audio_buffer.clear": self.clear,
+            "input_audio_buffer.append": self.turns.append,
+            "input_audio_buffer.commit": self.turns.commit,
+            "input_audio_buffer.clear": self.turns.clear,
             "conversation.item.create": self.item_create,
             "conversation.item.delete": self.item_delete,
             "conversation.item.retrieve": self.item_retrieve,
@@ -91,7 +78,7 @@ class Connection:
                 self.closed = True
 
     async def serve(self) -> None:
-        await self.set_vad()
+        await self.turns.set_vad()
         await self.emit({"type": "session.created", "session": self.session_body()})
         try:
             await asyncio.wait_for(self.read(), self.max_session_s)
@@ -134,131 +121,34 @@ class Connection:
             )
 
     async def end_tasks(self) -> None:
-        if self.live is not None:
-            self.live.cancel()
-        tasks = [*self.transcriptions, *([self.response_task] if self.response_task else [])]
-        for task in tasks:
-            task.cancel()
+        tasks = self.turns.end()
+        if self.response_task is not None:
+            self.response_task.cancel()
+            tasks.append(self.response_task)
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- the session -----------------------------------------------------------------------------
     def session_body(self) -> dict[str, Any]:
         return self.config.beta() if self.beta else self.config.ga()
 
-    async def set_vad(self) -> None:
-        settings = self.config.turn_detection
-        if settings is None:
-            self.vad = None
-            return
-        model = await asyncio.to_thread(load_vad_model)
-        self.vad = ServerVad(model, settings)
-
     async def session_update(self, event: dict[str, Any]) -> None:
-        before = self.config.turn_detection
-        self.config = self.config.updated(event.get("session"), beta=self.beta)
+        before, heard_as = self.config.turn_detection, self.config.input_format
+        self.config = self.searchable(self.config.updated(event.get("session"), beta=self.beta))
+        if self.config.input_format != heard_as:
+            self.turns.decode = AudioIn(self.config.input_format)
         if self.config.turn_detection != before:
-            if self.live is not None:  # the speech heard so far is not a turn any more
-                self.live.cancel()
-                self.live = None
-            await self.set_vad()
+            await self.turns.detection_changed()
         kind = "transcription_session.updated" if event["type"].startswith("transcription") else "session.updated"
         await self.emit({"type": kind, "session": self.session_body()})
 
-    # --- audio in --------------------------------------------------------------------------------
-    async def append(self, event: dict[str, Any]) -> None:
-        try:
-            pcm = base64.b64decode(event.get("audio") or "", validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise EventError("audio must be base64 PCM16 24 kHz mono", param="audio") from None
-        if not self.buffer.room(len(pcm)) and self.vad is not None and self.vad.speaking:
-            self.vad.speaking = False  # a turn as long as the buffer ends here: it is committed, the rest is heard anew
-            await self.turn(Turn("stopped", self.buffer.end_ms))
-        if not self.buffer.room(len(pcm)):
-            limit = self.buffer.max_ms // 1000
-            raise EventError(
-                f"the input audio buffer holds at most {limit} s; commit or clear it",
-                code="input_audio_buffer_full",
-                param="audio",
-            )
-        self.buffer.append(pcm)
-        if self.vad is None:
-            return
-        if self.live is not None:
-            self.live.send(pcm)
-        for turn in self.vad.feed(pcm):
-            await self.turn(turn)
-        if not self.vad.speaking:
-            assert self.config.turn_detection is not None
-            self.buffer.keep_last(int(self.config.turn_detection["prefix_padding_ms"]) + TAIL_MS)
-
-    async def turn(self, turn: Turn) -> None:
-        settings = self.config.turn_detection
-        assert settings is not None
-        if turn.kind == "started":
-            self.speech_item, self.speech_start_ms = new_id("item"), turn.at_ms
-            self.start_live(max(self.buffer.start_ms, turn.at_ms - int(settings["prefix_padding_ms"])))
-            await self.emit(
-                {"type": "input_audio_buffer.speech_started", "audio_start_ms": turn.at_ms, "item_id": self.speech_item}
-            )
-            if settings["interrupt_response"] and self.response_task is not None:
-                await self.cancel_response("turn_detected")
-            return
-        item_id = self.speech_item or new_id("item")
-        await self.emit({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": turn.at_ms, "item_id": item_id})
-        start = max(0, self.speech_start_ms - int(settings["prefix_padding_ms"]))
-        pcm = self.buffer.take(start, turn.at_ms + TAIL_MS)
-        live, self.live = self.live, None
-        if live is not None:
-            live.end()
-            live.speech_end_s = (turn.at_ms - self.live_start_ms) / 1000
-        await self.committed(pcm, item_id, respond=bool(settings["create_response"]), live=live)
-
-    def start_live(self, start_ms: int) -> None:
-        """Stream the turn's speech, from ``start_ms`` on, to asr as it comes (see ``live_asr``)."""
-        if self.live is not None:
-            self.live.cancel()
-        try:
-            self.live = LiveTranscript(self.siblings, self.config.transcription)
-        except LingxiError:  # asr is not configured: the committed turn's transcription says so
-            self.live = None
-            return
-        self.live_start_ms = start_ms
-        self.live.send(self.buffer.since(start_ms))
-
-    async def commit(self, event: dict[str, Any]) -> None:
-        if ms_of(len(self.buffer.data)) < MIN_COMMIT_MS:
-            raise EventError(
-                f"buffer too small: at least {MIN_COMMIT_MS} ms of audio must be committed, "
-                f"it holds {ms_of(len(self.buffer.data))} ms",
-                code="input_audio_buffer_commit_empty",
-            )
-        await self.committed(self.buffer.take(), new_id("item"), respond=False)
-
-    async def clear(self, event: dict[str, Any]) -> None:
-        self.buffer.drop()
-        await self.emit({"type": "input_audio_buffer.cleared"})
-
-    async def committed(self, pcm: bytes, item_id: str, *, respond: bool, live: LiveTranscript | None = None) -> None:
-        """The turn's audio becomes a user item; it is transcribed, then answered when ``respond``."""
-        item = message_item("user", [{"type": "input_audio", "transcript": None}], item_id=item_id)
-        previous = self.conversation.add(item)
-        await self.emit({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
-        await self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
-        heard = asyncio.get_running_loop().create_future()
-        self.heard.add(heard)
-        heard.add_done_callback(self.heard.discard)
-        task = asyncio.create_task(
-            hearing.hear(self.siblings, self.config.transcription, self.emit, item, pcm, heard, live)
-        )
-        self.transcriptions.add(task)
-        task.add_done_callback(self.transcriptions.discard)
-        if respond and self.config.intent == "realtime" and self.response_task is None:
-            await self.start_response(self.config)
-
-    async def transcribed(self) -> None:
-        """Wait until the turns committed have their text (a quick draft, at least): the answer reads it."""
-        if self.heard:
-            await asyncio.gather(*list(self.heard), return_exceptions=True)
+    def searchable(self, config: SessionConfig) -> SessionConfig:
+        """``config``, once it is known that its web search, if it asks for one, can be served."""
+        if config.web_search_options is not None:
+            try:
+                self.siblings.websearch.base_url()
+            except LingxiError as exc:
+                raise EventError(exc.message, param="session.web_search_options") from None
+        return config
 
     # --- the conversation ------------------------------------------------------------------------
     async def item_create(self, event: dict[str, Any]) -> None:
@@ -308,7 +198,7 @@ class Connection:
         config = self.config
         if overrides:
             fields = {k: v for k, v in overrides.items() if k not in ("type", "conversation", "metadata", "input")}
-            config = self.config.updated(fields, beta=self.beta)
+            config = self.searchable(self.config.updated(fields, beta=self.beta))
         await self.start_response(config)
 
     async def start_response(self, config: SessionConfig) -> None:
@@ -319,7 +209,7 @@ class Connection:
             siblings=self.siblings,
             emit=self.emit,
             spoken=self.spoken,
-            waits=self.transcribed,
+            waits=self.turns.transcribed,
         )
         self.response = run
         await run.start()

@@ -26,6 +26,7 @@ BETA_NAMES = {
 }
 BETA_ONLY_GA = frozenset({"conversation.item.done"})  # no beta twin: not sent to beta clients
 BETA_CONTENT = {"output_text": "text", "output_audio": "audio"}
+BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 class EventError(BadRequest):
@@ -104,6 +105,25 @@ def response_object(
     return body
 
 
+def usage(counts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's realtime ``usage`` from the engine's chat counts; None when the engine sent none. The
+    model reads and writes text only (asr and tts carry the audio): its tokens are all text tokens."""
+    if not counts or not isinstance(counts.get("prompt_tokens"), int):
+        return None
+    read, written = counts["prompt_tokens"], int(counts.get("completion_tokens") or 0)
+    cached = (counts.get("prompt_tokens_details") or {}).get("cached_tokens")
+    read_details: dict[str, Any] = {"text_tokens": read, "audio_tokens": 0, "image_tokens": 0}
+    if isinstance(cached, int):
+        read_details |= {"cached_tokens": cached, "cached_tokens_details": {"text_tokens": cached}}
+    return {
+        "total_tokens": read + written,
+        "input_tokens": read,
+        "output_tokens": written,
+        "input_token_details": read_details,
+        "output_token_details": {"text_tokens": written, "audio_tokens": 0},
+    }
+
+
 def without_audio(item: dict[str, Any]) -> dict[str, Any]:
     """An item as ``response.done`` and ``conversation.item.done`` carry it: audio bytes left out."""
     content = item.get("content")
@@ -125,7 +145,7 @@ def beta_response(response: dict[str, Any]) -> dict[str, Any]:
     body["modalities"] = response["output_modalities"]
     body["output"] = [beta_item(item) for item in response["output"]]
     if "audio" in response["output_modalities"]:
-        body["output_audio_format"] = "pcm16"
+        body["output_audio_format"] = BETA_FORMATS[response["audio"]["output"]["format"]["type"]]
         body["voice"] = response["audio"]["output"]["voice"]
     return body
 

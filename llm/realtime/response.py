@@ -15,20 +15,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm import web_answer
 from llm.engines.base import ChatRequest
 from llm.models import ModelRegistry
-from llm.openai_format import ThinkFilter, delta_text, merge_tool_calls
-from llm.realtime import speech
-from llm.realtime.audio import BYTES_PER_MS, ms_of
+from llm.openai_format import ThinkFilter, delta_text
+from llm.realtime import speech, web
+from llm.realtime.audio import ms_of
+from llm.realtime.calls import Calls
 from llm.realtime.conversation import Conversation
-from llm.realtime.events import Event, function_call_item, message_item, new_id, response_object, without_audio
+from llm.realtime.events import Event, message_item, new_id, response_object, usage, without_audio
+from llm.realtime.formats import audio_out, bytes_per_ms, format_object
 from llm.realtime.session import SessionConfig
 from llm.routes.common import checked
 from llm.siblings import Siblings
 from services.errors import LingxiError
 
 log = logging.getLogger("lingxi.llm")
-DELTA_BYTES = BYTES_PER_MS * 200  # audio is sent in deltas of at most 200 ms
+DELTA_MS = 200  # audio is sent in deltas of at most 200 ms
 Emit = Callable[[Event], Awaitable[None]]
 
 
@@ -82,10 +85,15 @@ class ResponseRun:
         self.audio = "audio" in config.modalities
         self.cancel_reason: str | None = None
         self.done = False
+        self.calls = Calls(self)
+        self.counts: dict[str, Any] | None = None  # the engine's token counts (OpenAI's chat usage), once sent
 
     def response(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         output = [without_audio(item) for item in self.output]
-        return response_object(self.id, status, self.config.modalities, output, self.config.voice, details)
+        body = response_object(self.id, status, self.config.modalities, output, self.config.voice, details)
+        if "audio" in body:
+            body["audio"]["output"]["format"] = format_object(self.config.output_format)
+        return {**body, "usage": usage(self.counts)}
 
     def where(self) -> dict[str, Any]:
         assert self.item is not None
@@ -131,6 +139,7 @@ class ResponseRun:
         self.done = True
         if self.item is not None and self.item["status"] == "in_progress":
             await self.close_message("completed" if status == "completed" else "incomplete")
+        await self.calls.close("completed" if status == "completed" else "incomplete")
         await self.emit({"type": "response.done", "response": self.response(status, details)})
 
     # --- the answer ----------------------------------------------------------------------------
@@ -138,13 +147,23 @@ class ResponseRun:
         await self.waits()
         route, engine = self.models.ready(self.config.route)
         messages = self.conversation.messages(self.config.instructions)
-        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=self.config.chat_params()))
+        sources = None
+        if self.config.web_search_options is not None:
+            count = web_answer.source_count(self.config.web_search_options)
+            messages, sources = await web_answer.prepare(self.siblings, messages, count)
+        params = {**self.config.chat_params(), "stream_options": {"include_usage": True}}
+        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params))
         chunks = await engine.open_stream(chat)
-        think, calls = ThinkFilter(), dict[int, dict[str, Any]]()
+        if sources is not None:
+            chunks = web.from_the_web(chunks, sources)
+        think, calls = ThinkFilter(), self.calls
         voice = Voice(self) if self.audio else None
         try:
             async for chunk in chunks:
-                merge_tool_calls(calls, chunk)
+                self.counts = chunk.get("usage") or self.counts
+                calls.feed(chunk)
+                if self.item is None:  # no message is being written: a call's arguments go out as they come
+                    await calls.send()
                 text = think.feed(delta_text(chunk))
                 if not text:
                     continue
@@ -163,8 +182,8 @@ class ResponseRun:
             await chunks.aclose()  # type: ignore[attr-defined]
         if self.item is not None:
             await self.close_message("completed")
-        for call in calls.values():
-            await self.function_call(call)
+        await calls.send()
+        await calls.close("completed")
 
     async def open_message(self) -> None:
         part = {"type": "output_audio", "transcript": ""} if self.audio else {"type": "output_text", "text": ""}
@@ -208,28 +227,6 @@ class ResponseRun:
         )
         await self.emit({"type": "conversation.item.done", "item": self.item})
 
-    async def function_call(self, call: dict[str, Any]) -> None:
-        function = call["function"]
-        item = function_call_item(call["id"] or new_id("call"), function["name"], "", status="in_progress")
-        self.output.append(item)
-        previous = self.conversation.add(item)
-        index = len(self.output) - 1
-        where = {"response_id": self.id, "item_id": item["id"], "output_index": index, "call_id": item["call_id"]}
-        await self.emit(
-            {"type": "response.output_item.added", "response_id": self.id, "output_index": index, "item": dict(item)}
-        )
-        await self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": dict(item)})
-        arguments = function["arguments"] or "{}"
-        await self.emit({"type": "response.function_call_arguments.delta", **where, "delta": arguments})
-        item.update(arguments=arguments, status="completed")
-        await self.emit(
-            {"type": "response.function_call_arguments.done", **where, "name": item["name"], "arguments": arguments}
-        )
-        await self.emit(
-            {"type": "response.output_item.done", "response_id": self.id, "output_index": index, "item": item}
-        )
-        await self.emit({"type": "conversation.item.done", "item": item})
-
 
 class Voice:
     """Clauses of the answer spoken by tts one after another while the llm writes on."""
@@ -267,8 +264,9 @@ class Voice:
             await run.emit({"type": "response.output_audio_transcript.delta", **run.where(), "delta": shown})
             run.text += shown
             self.spoken.clauses.append((shown, self.spoken.audio_ms + ms_of(len(pcm))))
-            for start in range(0, len(pcm), DELTA_BYTES):
-                delta = base64.b64encode(pcm[start : start + DELTA_BYTES]).decode("ascii")
+            sent, step = audio_out(pcm, run.config.output_format), bytes_per_ms(run.config.output_format) * DELTA_MS
+            for start in range(0, len(sent), step):
+                delta = base64.b64encode(sent[start : start + step]).decode("ascii")
                 await run.emit({"type": "response.output_audio.delta", **run.where(), "delta": delta})
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llm import web_answer
 from llm.realtime.events import EventError, new_id
+from llm.realtime.formats import BETA_FORMATS, audio_format, beta_format, format_object, noise_reduction
+from llm.realtime.formats import RATE as RATE  # the session's audio rate, for the modules that read it here
+from services.errors import BadRequest
 
-RATE = 24_000  # the Realtime API's PCM16: 24 kHz mono little-endian
 VAD_DEFAULTS = {
     "type": "server_vad",
     "threshold": 0.5,
@@ -34,6 +37,10 @@ class SessionConfig:
     tool_choice: Any = "auto"
     max_output_tokens: int | str = "inf"
     temperature: float | None = None
+    input_format: str = "audio/pcm"
+    output_format: str = "audio/pcm"
+    noise_reduction: str | None = None  # accepted and reported; the audio is not filtered
+    web_search_options: dict[str, Any] | None = None  # answers from the web (see ``llm.realtime.web``)
     id: str = field(default_factory=lambda: new_id("sess"))
 
     # --- reading session.update -----------------------------------------------------------
@@ -55,14 +62,12 @@ class SessionConfig:
             self.modalities = modalities(body["output_modalities"], "session.output_modalities")
         audio = obj(body.get("audio"), "session.audio")
         heard, spoken = obj(audio.get("input"), "session.audio.input"), obj(audio.get("output"), "session.audio.output")
-        for where, part in (("input", heard), ("output", spoken)):
-            if part.get("format") is not None:
-                fmt = obj(part["format"], f"session.audio.{where}.format")
-                if fmt.get("type") != "audio/pcm" or fmt.get("rate", RATE) != RATE:
-                    raise bad(
-                        "only PCM16 at 24 kHz is supported: {type: 'audio/pcm', rate: 24000}",
-                        f"session.audio.{where}.format",
-                    )
+        if heard.get("format") is not None:
+            self.input_format = audio_format(heard["format"], "session.audio.input.format")
+        if spoken.get("format") is not None:
+            self.output_format = audio_format(spoken["format"], "session.audio.output.format")
+        if "noise_reduction" in heard:
+            self.noise_reduction = noise_reduction(heard["noise_reduction"], "session.audio.input.noise_reduction")
         if "turn_detection" in heard:
             self.turn_detection = turn_detection(heard["turn_detection"], "session.audio.input.turn_detection")
         if "transcription" in heard:
@@ -77,8 +82,15 @@ class SessionConfig:
             chosen = modalities(body["modalities"], "session.modalities")
             self.modalities = ["audio"] if "audio" in chosen else ["text"]
         for name in ("input_audio_format", "output_audio_format"):
-            if body.get(name) not in (None, "pcm16"):
-                raise bad(f"only {name} 'pcm16' (PCM16 at 24 kHz) is supported", f"session.{name}")
+            if body.get(name) is not None and body[name] not in BETA_FORMATS:
+                raise bad(f"{name} must be 'pcm16', 'g711_ulaw' or 'g711_alaw'", f"session.{name}")
+        if body.get("input_audio_format") is not None:
+            self.input_format = BETA_FORMATS[body["input_audio_format"]]
+        if body.get("output_audio_format") is not None:
+            self.output_format = BETA_FORMATS[body["output_audio_format"]]
+        if "input_audio_noise_reduction" in body:
+            where = "session.input_audio_noise_reduction"
+            self.noise_reduction = noise_reduction(body["input_audio_noise_reduction"], where)
         if "turn_detection" in body:
             self.turn_detection = turn_detection(body["turn_detection"], "session.turn_detection")
         if "input_audio_transcription" in body:
@@ -98,6 +110,13 @@ class SessionConfig:
             self.tools = tools_of(body["tools"])
         if "tool_choice" in body:
             self.tool_choice = tool_choice(body["tool_choice"], self.tools)
+        if "web_search_options" in body:
+            options = body["web_search_options"]
+            try:
+                web_answer.source_count(options if options is not None else {})
+            except BadRequest as exc:
+                raise bad(exc.message, "session.web_search_options") from None
+            self.web_search_options = options
         if "temperature" in body:
             value = body["temperature"]
             if not isinstance(value, (int, float)) or not 0 <= value <= 2:
@@ -106,11 +125,10 @@ class SessionConfig:
 
     # --- the session object a client reads --------------------------------------------------
     def ga(self) -> dict[str, Any]:
-        pcm = {"type": "audio/pcm", "rate": RATE}
         heard = {
-            "format": pcm,
+            "format": format_object(self.input_format),
             "transcription": self.transcription,
-            "noise_reduction": None,
+            "noise_reduction": {"type": self.noise_reduction} if self.noise_reduction else None,
             "turn_detection": self.turn_detection,
         }
         if self.intent == "transcription":
@@ -128,10 +146,14 @@ class SessionConfig:
             "model": self.model,
             "output_modalities": self.modalities,
             "instructions": self.instructions,
-            "audio": {"input": heard, "output": {"format": pcm, "voice": self.voice, "speed": 1.0}},
+            "audio": {
+                "input": heard,
+                "output": {"format": format_object(self.output_format), "voice": self.voice, "speed": 1.0},
+            },
             "tools": self.tools,
             "tool_choice": self.tool_choice,
             "max_output_tokens": self.max_output_tokens,
+            **({"web_search_options": self.web_search_options} if self.web_search_options is not None else {}),
             "tracing": None,
             "prompt": None,
         }
@@ -144,14 +166,16 @@ class SessionConfig:
             "modalities": ["text", "audio"] if "audio" in self.modalities else ["text"],
             "instructions": self.instructions,
             "voice": self.voice,
-            "input_audio_format": "pcm16",
-            "output_audio_format": "pcm16",
+            "input_audio_format": beta_format(self.input_format),
+            "output_audio_format": beta_format(self.output_format),
+            "input_audio_noise_reduction": {"type": self.noise_reduction} if self.noise_reduction else None,
             "input_audio_transcription": self.transcription,
             "turn_detection": self.turn_detection,
             "tools": self.tools,
             "tool_choice": self.tool_choice if isinstance(self.tool_choice, str) else "auto",
             "temperature": self.temperature if self.temperature is not None else 0.8,
             "max_response_output_tokens": self.max_output_tokens,
+            **({"web_search_options": self.web_search_options} if self.web_search_options is not None else {}),
         }
 
     # --- what the llm is asked ---------------------------------------------------------------

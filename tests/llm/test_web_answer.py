@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import openai
 import pytest
 
@@ -19,6 +20,8 @@ from llm.config import Settings
 from llm.siblings import Siblings
 from tests.conftest import LocalServer, free_port, serve_app, serve_routes, world_readable_tmpdir
 from tests.llm.conftest import LOAD_TIMEOUT_S, NO_SIBLINGS, QWEN, Running, serve, wait_healthy
+from tests.llm.realtime_client import audio_of, send_audio, silence, spoken_pcm, until, until_all
+from tests.llm.realtime_client import client as realtime_client
 from tests.llm.test_qwen import cjk_share
 from tests.websearch.searxng import FakeSearxng, fresh_database
 from tests.websearch.web_pages import PAGES
@@ -28,6 +31,8 @@ from websearch.config import Settings as WebsearchSettings
 MARKER = re.compile(r"\[\d+\]")
 BEES = "how do bees tell each other where the flowers are?"
 RAFT = "What is Raft?"
+HEARD_AS = [f"{what} {raft}{end}" for what in ("What is", "What's") for raft in ("Raft", "raft") for end in "?. "]
+RAFT_HEARD = [heard.strip() for heard in HEARD_AS]
 TEA = "熟普洱茶是怎么发酵的？"
 
 
@@ -47,7 +52,8 @@ def searxng(pages) -> Iterator[FakeSearxng]:
     with serve_routes() as server:
         fake = FakeSearxng(server)
         fake.answer(BEES, [(pages[n], n, f"about {n}") for n in ("tides", "raft", "bees", "sourdough", "volcano")])
-        fake.answer(RAFT, [(pages[n], n, f"about {n}") for n in ("bees", "raft", "tides", "sourdough", "volcano")])
+        for heard in RAFT_HEARD:  # the question as typed, and as asr may write it down when it is spoken
+            fake.answer(heard, [(pages[n], n, f"about {n}") for n in ("bees", "raft", "tides", "sourdough", "volcano")])
         fake.answer(TEA, [(pages[n], n, f"关于 {n}") for n in ("panda", "rail", "tea", "tofu", "wall")])
         yield fake
 
@@ -192,3 +198,49 @@ def test_null_web_search_options_is_a_plain_chat(qwen):
             model=QWEN, messages=[{"role": "user", "content": "Hi"}], web_search_options=None, max_tokens=8
         )
     assert completion.choices[0].message.content and not completion.choices[0].message.annotations
+
+
+@pytest.fixture(scope="module")
+def talking(steady: Running, asr_service: str, tts_service: str) -> Iterator[Running]:
+    """``steady`` hearing through the real asr service and speaking through the real tts service too."""
+    kept = steady.app.state.siblings
+    voices = {"asr_url": asr_service, "tts_url": tts_service}
+    steady.app.state.siblings = Siblings(steady.app.state.settings.model_copy(update=voices))
+    yield steady
+    steady.app.state.siblings = kept
+
+
+async def test_a_spoken_question_is_answered_from_the_web_naming_its_sources(talking, websearch, pages, tmp_path):
+    question = spoken_pcm(RAFT, tmp_path / "raft")
+    async with realtime_client(talking.url).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        searching = {"type": "realtime", "web_search_options": {}}  # lingxi's: not in OpenAI's session
+        await connection.session.update(session=searching)  # type: ignore[arg-type]
+        assert (await until(connection, "session.updated"))[-1]["session"]["web_search_options"] == {}
+        await send_audio(connection, silence(300) + question + silence(900))
+        events = await until_all(
+            connection, "response.done", "conversation.item.input_audio_transcription.completed", timeout=300
+        )
+    heard = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+    assert "raft" in heard["transcript"].lower()
+    done = next(e for e in events if e["type"] == "response.done")["response"]
+    said = done["output"][0]["content"][0]["transcript"]
+    async with httpx.AsyncClient(base_url=websearch, timeout=60) as search:  # the titles websearch gives
+        rows = (await search.get("/search/web", params={"q": RAFT})).json()["results"]
+    titles = {row["url"]: row["title"] for row in rows}
+    assert f"Sources: {titles[pages['raft']]}" in said, said
+    assert not MARKER.search(said)  # the [n] are not read aloud
+    assert len(audio_of(events)) > 48_000  # more than a second of speech
+
+
+async def test_web_search_in_a_session_needs_the_websearch_service(qwen):
+    with websearch_at(qwen, ""):
+        async with realtime_client(qwen.url).realtime.connect(model="gpt-realtime") as connection:
+            await until(connection, "session.created")
+            await connection.send({"type": "session.update", "session": {"web_search_options": {}}, "event_id": "w"})
+            error = (await until(connection, "error"))[-1]["error"]
+            assert error["param"] == "session.web_search_options" and "LLM_WEBSEARCH_URL" in error["message"]
+            bad = {"type": "session.update", "session": {"web_search_options": {"search_context_size": "huge"}}}
+            await connection.send(bad)
+            error = (await until(connection, "error"))[-1]["error"]
+            assert error["param"] == "session.web_search_options" and "search_context_size" in error["message"]
