@@ -8,11 +8,16 @@
 3. Segments of at least ``SHORT_SECONDS`` are clustered (average linkage on cosine distance, stopped
    before the first merge of two groups less alike than ``SAME_SPEAKER``, or at the count asked for),
    then refined by reassigning each to the nearest cluster centre; shorter segments ("yes", "对") join
-   the nearest cluster, so they never add a speaker of their own.
+   the nearest cluster, so they never add a speaker of their own. Without a count asked for,
+   ``SAME_SPEAKER`` is strict: this finds at least the voices there are, usually more.
 4. Every window gets the speaker on the likeliest path through its piece (Viterbi, ``SWITCH`` per
    change); with ``PASSES`` > 1 the turns that gives are clustered again.
+5. Without a count asked for, speakers are then folded into the others one at a time: one with less
+   than ``MIN_SPEAKER_SECONDS`` of speech, or the smaller of two whose centres (the mean of all their
+   windows) are at least ``MERGE_SPEAKERS`` alike; the windows are relabelled (4.) after each fold.
+   Whole-turn centres are steadier than the segments step 3 counts with, so the count is decided here.
 
-The thresholds are tuned on the development set only (``bench/diarize_sets.py --tune``).
+The thresholds are tuned on the development sets only (``bench/diarize_sets.py --tune``).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from asr.engines.base import SAMPLE_RATE, Span
 
 PAUSE_MS = 150  # a pause at least this long may be a change of speaker
 WINDOW_SECONDS = 1.6  # speech is embedded in windows of at most this long
-SAME_SEGMENT = 0.65  # a window at least this similar (cosine) to the segment before it continues it
-SAME_SPEAKER = 0.78  # two groups of segments at least this similar on average (cosine) are one voice
+SAME_SEGMENT = 0.7  # a window at least this similar (cosine) to the segment before it continues it
+SAME_SPEAKER = 0.92  # two groups of segments at least this similar on average (cosine) are one voice
 SHORT_SECONDS = 1.5  # shorter segments join the nearest speaker; they do not vote on the count
 REFINE_ROUNDS = 3
 SWITCH = 0.2  # what a change of speaker between two windows costs, against their similarity to each speaker
 PASSES = 1  # more: the turns a pass finds are clustered again (no better on the development set)
+MIN_SPEAKER_SECONDS = 3.0  # a speaker found with less speech than this (seconds) is folded into the others
+MERGE_SPEAKERS = 0.83  # two speakers found whose centres are at least this similar are one
 
 
 @dataclass
@@ -172,7 +179,35 @@ def speaker_per_window(
             relabelled = [label for s, label in zip(found, labels, strict=True) for _ in range(s.windows)]
         per_window = relabelled
         found = runs(pieces, embeddings, per_window)
+    if count is None:
+        per_window = prune(pieces, embeddings, per_window, low)
     return per_window, centroids(embeddings, np.array(per_window))
+
+
+def prune(pieces: list[list[Span]], embeddings: np.ndarray, labels: list[int], low: int) -> list[int]:
+    """Speakers folded into the others, one at a time while more than ``low`` are left: one with less than
+    ``MIN_SPEAKER_SECONDS`` of speech, or one whose centre is ``MERGE_SPEAKERS`` alike another's; every
+    window is then relabelled along its piece with the speakers left."""
+    seconds = np.array([(w.end - w.start) / SAMPLE_RATE for piece in pieces for w in piece])
+    while True:
+        kept = sorted(set(labels))
+        if len(kept) <= max(1, low):
+            return labels
+        index = np.array([kept.index(label) for label in labels])
+        centres = centroids(embeddings, index)
+        talk = np.bincount(index, weights=seconds, minlength=len(kept))
+        alike = centres @ centres.T - 2 * np.eye(len(kept))
+        if talk.min() < MIN_SPEAKER_SECONDS:
+            drop = int(np.argmin(talk))
+        elif alike.max() >= MERGE_SPEAKERS:
+            pair = np.unravel_index(int(np.argmax(alike)), alike.shape)
+            drop = int(min(pair, key=lambda k: talk[k]))
+        else:
+            return [int(k) for k in index]
+        folded = relabel(pieces, embeddings, np.delete(centres, drop, axis=0))
+        if len(set(folded)) < max(1, low):  # the path left a second speaker without a window
+            return [int(k) for k in index]
+        labels = folded
 
 
 def runs(pieces: list[list[Span]], embeddings: np.ndarray, labels: list[int]) -> list[Segment]:

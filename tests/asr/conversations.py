@@ -1,12 +1,12 @@
 """Held-out diarization sets: multi-speaker conversations laid out from a seed, rendered with espeak-ng and Piper.
 
-Two sets with nothing in common but the generator: ``dev`` (thresholds are tuned on it) and ``eval``
-(only measured on). Each has its own voices (espeak-ng variants and languages, Mandarin included,
-pitch and rate; the Piper voice ``en_US-joe-medium`` shifted in pitch differently per set), its own
-texts and its own seed. A conversation has 2–4 speakers, turns of 1–8 s, gaps of up to a second,
-some turns starting before the previous one ends, and short back-channels ("yes", "对") laid over
-another speaker's turn. ``layout`` makes the plan (kept in ``tests/data/diarize_sets.json``);
-``render`` turns a plan into audio and its truth.
+Development sets ``dev`` and ``dev2`` (thresholds are tuned on them together) and an evaluation set
+``eval`` (only measured on). Each has its own voices (espeak-ng variants and languages, Mandarin
+included, pitch and rate; the Piper voice ``en_US-joe-medium`` shifted in pitch and speed differently
+per set) and its own seed; ``eval`` has its own texts too, ``dev2`` speaks ``dev``'s. A conversation
+has 2–4 speakers, turns of 1–8 s, gaps of up to a second, some turns starting before the previous one
+ends, and short back-channels ("yes", "对") laid over another speaker's turn. ``layout`` makes the
+plan (kept in ``tests/data/diarize_sets.json``); ``render`` turns a plan into audio and its truth.
 """
 
 from __future__ import annotations
@@ -96,6 +96,26 @@ SETS: dict[str, dict[str, Any]] = {
             Voice("piper", "joe", -250, 100, "en"),
         ),
     },
+    "dev2": {
+        "seed": 3003,
+        "texts": {"en": ENGLISH_DEV, "zh": CHINESE_DEV},
+        "voices": (
+            Voice("espeak", "en-gb-x-gbcwmd+ed", 35, 150, "en"),
+            Voice("espeak", "en+belinda", 70, 165, "en"),
+            Voice("espeak", "en-gb+Hugo", 40, 175, "en"),
+            Voice("espeak", "en-us+paul", 20, 140, "en"),
+            Voice("espeak", "en+aunty", 85, 155, "en"),
+            Voice("espeak", "en-gb-scotland+quincy", 55, 130, "en"),
+            Voice("espeak", "en-us+m3", 45, 190, "en"),
+            Voice("espeak", "en-029+f1", 65, 145, "en"),
+            Voice("espeak", "en-gb-x-rp+travis", 30, 160, "en"),
+            Voice("espeak", "en-us-nyc+Andrea", 75, 180, "en"),
+            Voice("espeak", "cmn+max", 40, 145, "zh"),
+            Voice("espeak", "cmn+f3", 80, 160, "zh"),
+            Voice("espeak", "cmn+m1", 25, 155, "zh"),
+            Voice("piper", "joe", 300, 90, "en"),
+        ),
+    },
     "eval": {
         "seed": 2002,
         "texts": {"en": ENGLISH_EVAL, "zh": CHINESE_EVAL},
@@ -112,7 +132,7 @@ SETS: dict[str, dict[str, Any]] = {
         ),
     },
 }
-CONVERSATIONS = {"dev": 24, "eval": 12}  # a third each of 2, 3 and 4 speakers
+CONVERSATIONS = {"dev": 24, "dev2": 36, "eval": 12}  # a third each of 2, 3 and 4 speakers
 
 
 def layout(set_name: str) -> list[dict[str, Any]]:

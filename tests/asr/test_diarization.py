@@ -10,6 +10,7 @@ import numpy as np
 import openai
 import pytest
 
+from asr import speaker_clusters
 from asr.diarize import Diarizer, SpeakerOptions
 from asr.engines.base import Span
 from asr.engines.silero_vad import SileroVad
@@ -61,10 +62,10 @@ def evaluation_set() -> list[tuple[np.ndarray, list[HeldOutTurn], list[Span]]]:
 
 
 def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, evaluation_set):
-    """Measured on the evaluation set (docs/benchmarks.md): speaker count right in 6 of 12 conversations,
-    91.0 % of speech attributed right, 96.6 % and exactly the speakers asked for with ``num_speakers``,
-    88 % of turns with one label inside. The guards sit a margin below; the count is the weak part
-    (the issue's 90 % count target is not met)."""
+    """Measured once on the evaluation set (docs/benchmarks.md): speaker count right in 7 of 12
+    conversations, 89.2 % of speech attributed right, 96.7 % and exactly the speakers asked for with
+    ``num_speakers``, 88 % of turns with one label inside. The guards sit a margin below; the issue's
+    targets (90 % of counts, 90 % of speech) are not met, see docs/benchmarks.md."""
     counted, right, right_fixed, steady = 0, [], [], []
     for audio, truth, spans in evaluation_set:
         speakers = len({t.speaker for t in truth})
@@ -76,9 +77,9 @@ def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, eva
         scored = score(truth, [(t.speaker, t.start, t.end) for t in fixed])
         right_fixed.append(scored["right"])
         steady.append(scored["steady"])
-    assert counted >= 5, counted
-    assert np.mean(right) >= 0.88, right
-    assert np.mean(right_fixed) >= 0.93, right_fixed
+    assert counted >= 6, counted
+    assert np.mean(right) >= 0.87, right
+    assert np.mean(right_fixed) >= 0.94, right_fixed
     assert np.mean(steady) >= 0.82, steady
 
 
@@ -90,6 +91,24 @@ def test_min_and_max_speakers_bound_the_count(speaker_encoder, evaluation_set):
                 speaker_encoder, audio, spans, SpeakerOptions(min_speakers=low, max_speakers=high)
             )
             assert low <= len({t.speaker for t in turns}) <= high, (speakers, low, high, turns)
+
+
+def test_speakers_heard_twice_or_barely_are_folded_but_never_below_min_speakers():
+    """Four clusters of 1.6 s windows: a voice split in two (centres 0.95 alike, 6.4 s each), another
+    voice (6.4 s), and a stray cluster of one window."""
+    rng = np.random.default_rng(0)
+    voice_a, voice_b, stray = np.eye(8)[:3]
+    voice_a2 = speaker_clusters.unit(voice_a + 0.33 * np.eye(8)[3])
+    plan = [(voice_a, 0)] * 4 + [(voice_b, 2)] * 4 + [(voice_a2, 1)] * 4 + [(stray, 3)]
+    size = int(speaker_clusters.WINDOW_SECONDS * 16000)
+    pieces = [[Span(i * size, (i + 1) * size)] for i in range(len(plan))]
+    embeddings = np.stack([speaker_clusters.unit(v + 0.02 * rng.standard_normal(8)) for v, _ in plan])
+    labels = [label for _, label in plan]
+
+    folded = speaker_clusters.prune(pieces, embeddings, labels, low=1)
+    assert len(set(folded)) == 2, folded
+    assert len({folded[i] for i, (v, _) in enumerate(plan) if v is voice_a or v is voice_a2}) == 1, folded
+    assert len(set(speaker_clusters.prune(pieces, embeddings, labels, low=3))) == 3
 
 
 def test_num_speakers_fixes_the_count(speaker_encoder):
