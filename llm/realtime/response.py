@@ -22,6 +22,7 @@ from llm.realtime import speech
 from llm.realtime.audio import BYTES_PER_MS, ms_of
 from llm.realtime.conversation import Conversation
 from llm.realtime.events import Event, function_call_item, message_item, new_id, response_object, without_audio
+from llm.realtime.hearing import answers_first
 from llm.realtime.session import SessionConfig
 from llm.routes.common import checked
 from llm.siblings import Siblings
@@ -82,6 +83,7 @@ class ResponseRun:
         self.audio = "audio" in config.modalities
         self.cancel_reason: str | None = None
         self.done = False
+        self.answered = answers_first().begin()  # called at the first output: full transcriptions wait till then
 
     def response(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         output = [without_audio(item) for item in self.output]
@@ -129,6 +131,7 @@ class ResponseRun:
         if self.done:
             return
         self.done = True
+        self.answered()
         if self.item is not None and self.item["status"] == "in_progress":
             await self.close_message("completed" if status == "completed" else "incomplete")
         await self.emit({"type": "response.done", "response": self.response(status, details)})
@@ -155,6 +158,7 @@ class ResponseRun:
                 else:
                     self.text += text
                     await self.emit({"type": "response.output_text.delta", **self.where(), "delta": text})
+                    self.answered()
             if voice is not None:
                 await voice.finish()
         finally:
@@ -260,7 +264,8 @@ class Voice:
         while (clause := await self.clauses.get()) is not None:
             if not clause.strip():
                 continue
-            pcm = await speech.speak(run.siblings, clause.strip(), run.config.voice)
+            speakable = any(char.isalnum() for char in clause)  # not only the mark after an early first chunk
+            pcm = await speech.speak(run.siblings, clause.strip(), run.config.voice) if speakable else b""
             assert run.item is not None
             self.run.spoken[run.item["id"]] = self.spoken
             shown = clause if not run.text else clause_joined(run.text, clause)
@@ -270,6 +275,7 @@ class Voice:
             for start in range(0, len(pcm), DELTA_BYTES):
                 delta = base64.b64encode(pcm[start : start + DELTA_BYTES]).decode("ascii")
                 await run.emit({"type": "response.output_audio.delta", **run.where(), "delta": delta})
+                run.answered()
 
 
 def clause_joined(before: str, clause: str) -> str:
