@@ -141,7 +141,8 @@ class ResponseRun:
         await self.waits()
         route, engine = self.models.ready(self.config.route)
         messages = self.conversation.messages(self.config.instructions)
-        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=self.config.chat_params()))
+        params = self.config.chat_params()
+        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params, cache_prompt=True))
         chunks = await engine.open_stream(chat)
         think, calls = ThinkFilter(), dict[int, dict[str, Any]]()
         voice = Voice(self) if self.audio else None
