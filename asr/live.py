@@ -32,6 +32,7 @@ from asr.pipeline import Collector, Result, Transcriber, join_texts
 from services.errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("pcm_s16le", "s16le", "pcm16")
+FULL_PASSES = ("live", "at_end")
 CLOSED_MARGIN = SAMPLE_RATE // 10  # a span ending this far before the buffer's end has been closed by a pause
 VAD_EVERY = SAMPLE_RATE // 10  # look for closed spans each time this much new audio arrived (a frame, often)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -41,6 +42,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class StreamFormat:
     sample_rate: int = SAMPLE_RATE
     language: str | None = None
+    full_pass: str = "live"  # "at_end": full passes wait for the end event (or a piece's worth of phrases)
 
     @classmethod
     def parse(cls, message: dict[str, Any]) -> StreamFormat:
@@ -53,7 +55,10 @@ class StreamFormat:
         if message.get("channels", 1) != 1:
             raise BadRequest("send mono audio (channels: 1)")
         language = message.get("language")
-        return cls(rate, language if isinstance(language, str) else None)
+        full_pass = message.get("full_pass", "live")
+        if full_pass not in FULL_PASSES:
+            raise BadRequest(f"full_pass must be one of {', '.join(FULL_PASSES)}")
+        return cls(rate, language if isinstance(language, str) else None, full_pass)
 
 
 class Resampler:
@@ -154,12 +159,14 @@ class LiveSession:
         self.pending: deque[Phrase] = deque()  # drafted, waiting for the full pass
         self.in_flight: list[Phrase] = []  # in the full pass now
         self.finishing: asyncio.Task[None] | None = None  # that pass
+        self.full_at_end = False  # full passes wait for the end (or for a piece's worth of phrases)
         self.ended = False
         self.changed = asyncio.Event()  # audio arrived, the end came, or audio was looked at
 
     # --- the reading side -------------------------------------------------------------------
-    def set_language(self, language: str | None) -> None:
+    def set_format(self, language: str | None, full_pass: str) -> None:
         self.finals.language = self.finals.detected = language
+        self.full_at_end = full_pass == "at_end"
 
     def add(self, samples: np.ndarray) -> None:
         self.buffer.add(samples)
@@ -220,7 +227,7 @@ class LiveSession:
                     self.draft_language = self.draft_language or transcript.language
                 phrase = Phrase(audio, at, transcript.text)
                 self.pending.append(phrase)
-                if phrase.draft:
+                if phrase.draft or self.full_at_end:  # that client waits for a draft before it ends the stream
                     await self.send({"type": "draft", "text": phrase.draft, **self.heard(phrase.start, phrase.end)})
                 self.start_finishing()
             else:  # the engine's one pass is both draft and final
@@ -233,9 +240,12 @@ class LiveSession:
         return sum(phrase.audio.size for phrase in self.pending)
 
     def start_finishing(self) -> None:
-        """Start the full pass over the waiting phrases (as many as fit in one piece), unless one is in flight."""
+        """Start the full pass over the waiting phrases (as many as fit in one piece), unless one is in
+        flight or the passes wait for the end and less than a piece waits."""
         self.check_finishing()
         if self.finishing is not None or not self.pending:
+            return
+        if self.full_at_end and not self.ended and self.pending_samples < self.buffer.max_piece:
             return
         phrases = [self.pending.popleft()]
         while self.pending and self.pending[0].end - phrases[0].start <= self.buffer.max_piece / SAMPLE_RATE:

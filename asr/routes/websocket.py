@@ -1,12 +1,13 @@
 """``WS /asr/ws``, live transcription.
 
-It is a conversation with one live client. Client → server: an optional first JSON text
-message ``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en"}``, then binary frames of mono
-PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client: ``{"type": "draft",
-"text", "partial_text", "start", "end"}`` soon after a pause closes a phrase (the engine's quick pass),
-``{"type": "partial", ...}`` when the full pass has its text (partials never change; the final text is
-theirs joined), ``{"type": "final", "final": true, "text", ...}`` after the end event, or ``{"type":
-"error", "error": {...}}``; then it closes the socket. ``asr.live`` has the how.
+It is a conversation with one live client. Client → server: an optional first JSON text message
+``{"sample_rate": 8000, "format": "pcm_s16le", "language": "en", "full_pass": "at_end"}``, then binary
+frames of mono PCM16 (16 kHz unless said otherwise), then ``{"event": "end"}``. Server → client:
+``{"type": "draft", "text", "partial_text", "start", "end"}`` soon after a pause closes a phrase (the
+engine's quick pass), ``{"type": "partial", ...}`` when the full pass has its text (partials never
+change; the final text is theirs joined), ``{"type": "final", "final": true, "text", ...}`` after the
+end event, or ``{"type": "error", "error": {...}}``; then it closes the socket. ``full_pass: "at_end"``
+holds the full passes until the end event (drafts only while the audio streams). ``asr.live`` has the how.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ async def read_frames(websocket: WebSocket, session: LiveSession) -> None:
             if first and session.buffer.total == 0:
                 fmt = StreamFormat.parse(event)
                 resample = Resampler(fmt.sample_rate)
-                session.set_language(transcriber.check_language(fmt.language))
+                session.set_format(transcriber.check_language(fmt.language), fmt.full_pass)
             else:
                 raise BadRequest('send binary PCM16 frames, then {"event": "end"}')
         first = False

@@ -36,6 +36,10 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)  # temperature, top_p, max_tokens, stop, seed, tools, ...
     raw_prompt: str | None = None  # Ollama's generate with raw=true: a prompt sent without a chat template
+    # llamacpp: start from the longest prefix of the prompt that an earlier such request left in the KV
+    # cache (llama.cpp's cache_prompt): a conversation's next turn reads only its new tokens, but its
+    # logits are not bit-identical to a fresh decode's, so requests that must repeat exactly leave it off
+    cache_prompt: bool = False
 
 
 class ChatEngine(Engine, Protocol):

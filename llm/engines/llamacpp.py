@@ -203,6 +203,7 @@ class LlamaCppEngine(Engine):
         except ValueError as exc:
             raise BadRequest(f"the answer's grammar was rejected: {exc}") from None
         job = Job(tokens, max_new, sampling, loop, chain=chain, grammar=grammar_sampler, on_release=self.released)
+        job.cache_prompt = request.cache_prompt
         return Plan(job, stop_strings(params), tool_use)
 
     def prompt(self, messages: list[dict[str, Any]], tool_use: tools.ToolUse | None) -> str:

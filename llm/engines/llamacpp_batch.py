@@ -5,7 +5,10 @@ a free sequence; each ``llama_decode`` carries the next token of every sequence 
 plus prompt tokens of the ones still reading theirs (up to ``n_batch``), so concurrent requests
 share each pass over the weights (continuous batching, as llama.cpp's own server does). Before each
 decode it sets the threads (``cpu_threads``) unless they are fixed. A job that is cancelled, hits a
-stop, its ``max_tokens`` or end of generation frees its sequence (and its KV cache) at once.
+stop, its ``max_tokens`` or end of generation frees its sequence (and its KV cache) at once; the
+prompt of a ``cache_prompt`` job stays in the freed sequence's cache, and the next such job starts in
+the free sequence whose cached prompt shares the longest prefix with its own, reading only the rest.
+A job without ``cache_prompt`` clears every cached prompt first, so it decodes as on an empty cache.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Job:
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
     on_release: Callable[[], None] = lambda: None  # run on the event loop once the job has left the scheduler
+    cache_prompt: bool = False  # start from a cached prefix of the prompt; leave the prompt cached when done
     chain: Any = None  # the llama.cpp sampler chain, made by Model.samplers
     grammar: Any = None
     # scheduler state
@@ -72,11 +76,13 @@ class Scheduler:
         self.model = model
         self.threads = threads
         self.free = list(range(parallel - 1, -1, -1))
+        self.cached: dict[int, list[int]] = {}  # free sequence → the prompt its KV cache still holds
         self.waiting: deque[Job] = deque()
         self.active: list[Job] = []
         self.wake = threading.Condition()
         self.stopping = False
         self.steps = 0  # llama_decode calls so far: requests decoded together share them
+        self.prompt_tokens = 0  # prompt tokens decoded so far (a cached prefix is not decoded again)
         self.batch = model.lib.llama_batch_init(N_BATCH, 0, 1)
         self.thread = threading.Thread(target=self.run, name="llm-llamacpp", daemon=True)
         self.thread.start()
@@ -101,15 +107,30 @@ class Scheduler:
                 if self.stopping:
                     break
                 while self.free and self.waiting:
-                    job = self.waiting.popleft()
-                    job.seq = self.free.pop()
-                    self.active.append(job)
+                    self.admit(self.waiting.popleft())
             for job in [job for job in self.active if job.cancel.is_set()]:
                 self.release(job, None)
             if self.active:
                 self.step()
         for job in [*self.active, *self.waiting]:
             self.release(job, ("error", DecodeError("the llm service is shutting down")))
+
+    def admit(self, job: Job) -> None:
+        """Give ``job`` a free sequence: with ``cache_prompt`` the one whose cached prompt it shares most of."""
+        if not job.cache_prompt:
+            for seq in list(self.cached):
+                self.model.forget(seq)
+            self.cached.clear()
+            job.seq = self.free.pop()
+        else:
+            job.seq = max(reversed(self.free), key=lambda seq: shared_prefix(self.cached.get(seq, []), job.prompt))
+            self.free.remove(job.seq)
+            keep = min(shared_prefix(self.cached.pop(job.seq, []), job.prompt), len(job.prompt) - 1)
+            if keep > 0 and self.model.forget_from(job.seq, keep):
+                job.fed = keep  # the last prompt token is always decoded: its logits give the first token
+            else:
+                self.model.forget(job.seq)
+        self.active.append(job)
 
     def step(self) -> None:
         """One ``llama_decode``: a token for each generating job, then prompt chunks; then sample."""
@@ -129,6 +150,7 @@ class Scheduler:
                     self.add(token, job.fed + i, job, output=done)
                 job.fed += len(chunk)
                 budget -= len(chunk)
+                self.prompt_tokens += len(chunk)
                 if job.fed == len(job.prompt):
                     sampled.append(job)
         if self.threads is not None:
@@ -175,7 +197,11 @@ class Scheduler:
         """End ``job``: free its sequence and samplers, then tell its consumer (not when it cancelled)."""
         if job in self.active:
             self.active.remove(job)
-            self.model.forget(job.seq)
+            cache = job.cache_prompt and job.fed and (event is None or event[0] != "error")
+            if cache and self.model.forget_from(job.seq, job.fed):
+                self.cached[job.seq] = job.prompt[: job.fed]
+            else:
+                self.model.forget(job.seq)
             self.free.append(job.seq)
         elif job in self.waiting:
             self.waiting.remove(job)
@@ -189,3 +215,13 @@ class Scheduler:
             job.push(*event)
         job.send()
         job.call(job.on_release)
+
+
+def shared_prefix(cached: list[int], prompt: list[int]) -> int:
+    """How many tokens ``prompt`` begins with that ``cached`` begins with too."""
+    shared = 0
+    for held, wanted in zip(cached, prompt, strict=False):
+        if held != wanted:
+            break
+        shared += 1
+    return shared

@@ -305,5 +305,9 @@ class Model:
     def forget(self, seq: int) -> None:
         self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
 
+    def forget_from(self, seq: int, position: int) -> bool:
+        """Drop ``seq``'s cache from ``position`` on, keeping what comes before (False: the model cannot)."""
+        return bool(self.lib.llama_memory_seq_rm(self.memory, seq, position, -1))
+
     def decode(self, batch: Any) -> int:
         return int(self.lib.llama_decode(self.ctx, batch))

@@ -25,6 +25,7 @@ from llm.realtime.calls import Calls
 from llm.realtime.conversation import Conversation
 from llm.realtime.events import Event, message_item, new_id, response_object, usage, without_audio
 from llm.realtime.formats import audio_out, bytes_per_ms, format_object
+from llm.realtime.hearing import answers_first
 from llm.realtime.session import SessionConfig
 from llm.routes.common import checked
 from llm.siblings import Siblings
@@ -87,6 +88,7 @@ class ResponseRun:
         self.done = False
         self.calls = Calls(self)
         self.counts: dict[str, Any] | None = None  # the engine's token counts (OpenAI's chat usage), once sent
+        self.answered = answers_first().begin()  # called at the first output: full transcriptions wait till then
 
     def response(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         output = [without_audio(item) for item in self.output]
@@ -137,6 +139,7 @@ class ResponseRun:
         if self.done:
             return
         self.done = True
+        self.answered()
         if self.item is not None and self.item["status"] == "in_progress":
             await self.close_message("completed" if status == "completed" else "incomplete")
         await self.calls.close("completed" if status == "completed" else "incomplete")
@@ -152,7 +155,7 @@ class ResponseRun:
             count = web_answer.source_count(self.config.web_search_options)
             messages, sources = await web_answer.prepare(self.siblings, messages, count)
         params = {**self.config.chat_params(), "stream_options": {"include_usage": True}}
-        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params))
+        chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params, cache_prompt=True))
         chunks = await engine.open_stream(chat)
         if sources is not None:
             chunks = web.from_the_web(chunks, sources)
@@ -174,6 +177,7 @@ class ResponseRun:
                 else:
                     self.text += text
                     await self.emit({"type": "response.output_text.delta", **self.where(), "delta": text})
+                    self.answered()
             if voice is not None:
                 await voice.finish()
         finally:
@@ -257,7 +261,8 @@ class Voice:
         while (clause := await self.clauses.get()) is not None:
             if not clause.strip():
                 continue
-            pcm = await speech.speak(run.siblings, clause.strip(), run.config.voice)
+            speakable = any(char.isalnum() for char in clause)  # not only the mark after an early first chunk
+            pcm = await speech.speak(run.siblings, clause.strip(), run.config.voice) if speakable else b""
             assert run.item is not None
             self.run.spoken[run.item["id"]] = self.spoken
             shown = clause if not run.text else clause_joined(run.text, clause)
@@ -268,6 +273,7 @@ class Voice:
             for start in range(0, len(sent), step):
                 delta = base64.b64encode(sent[start : start + step]).decode("ascii")
                 await run.emit({"type": "response.output_audio.delta", **run.where(), "delta": delta})
+                run.answered()
 
 
 def clause_joined(before: str, clause: str) -> str:

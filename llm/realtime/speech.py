@@ -15,6 +15,11 @@ from services.upstream import raise_for_upstream_status
 # a clause ends at a sentence or clause mark followed by a space (English), or at a CJK mark
 CLAUSE_END = re.compile(r"(?:[.!?;:,](?=\s)|[。！？；：，、…]|\n)")
 MIN_CLAUSE_CHARS = 12  # a shorter clause waits for the next (fewer, steadier tts calls); the first is sent at once
+# the first chunk goes to tts at its clause's end or after this many words (Chinese: characters), whichever
+# comes first: the voice starts while the llm writes on, and the next chunk is ready before this one is heard
+FIRST_WORDS = re.compile(r"\s*(?:\S+\s+){4}")
+FIRST_HAN = 6
+HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 class ClauseCutter:
@@ -34,12 +39,28 @@ class ClauseCutter:
                 clauses.append(clause.strip())
                 start = match.end()
                 self.first = False
+        if self.first:
+            start = first_chunk_end(self.text)
+            if start:
+                clauses.append(self.text[:start].strip())
+                self.first = False
         self.text = self.text[start:]
         return clauses
 
     def rest(self) -> str:
         rest, self.text = self.text.strip(), ""
         return rest
+
+
+def first_chunk_end(text: str) -> int:
+    """Where a first chunk without a clause mark yet may end: after ``FIRST_WORDS`` words or ``FIRST_HAN``
+    Chinese characters (0: not yet)."""
+    words = FIRST_WORDS.match(text)
+    if words:
+        return words.end()
+    if len(HAN.findall(text)) >= FIRST_HAN and HAN.match(text[-1]):
+        return len(text)
+    return 0
 
 
 async def transcribe(siblings: Siblings, pcm: bytes, settings: dict[str, Any]) -> tuple[str, str | None]:

@@ -112,6 +112,24 @@ def test_live_drafts_each_phrase_while_the_client_talks_then_the_full_pass_repla
     assert word_error_rate(SENTENCES, final["text"]) <= 0.35, final
 
 
+def test_with_full_pass_at_end_only_drafts_come_until_the_end_event(server, sentences_wav):
+    url = server.url.replace("http", "ws") + "/asr/ws"
+    messages, ended = asyncio.run(live_paced(url, pcm16(sentences_wav), first={"full_pass": "at_end"}))
+    drafts = [m for m in messages if m["type"] == "draft"]
+    partials = [m for m in messages if m["type"] == "partial"]
+    final = messages[-1]
+    assert len(drafts) >= 2 and drafts[0]["at"] < ended, messages  # drafts as the client talks
+    assert partials and all(p["at"] >= ended for p in partials), messages  # the full pass only after the end
+    assert final["type"] == "final" and final["text"] == " ".join(p["text"] for p in partials)
+    assert word_error_rate(SENTENCES, final["text"]) <= 0.35, final
+
+
+def test_an_unknown_full_pass_is_an_error_message(server):
+    url = server.url.replace("http", "ws") + "/asr/ws"
+    messages = asyncio.run(live(url, b"", first={"full_pass": "later"}))
+    assert messages[-1]["type"] == "error" and "at_end" in messages[-1]["error"]["message"], messages
+
+
 def test_live_socket_transcribes_mandarin(server, audio_dir):
     url = server.url.replace("http", "ws") + "/asr/ws"
     wav = speak_chinese("我爱我的妈妈。", audio_dir / "live-mandarin.wav")

@@ -14,6 +14,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
+from llm.engines.base import ChatRequest
+from llm.openai_format import delta_text
 from tests.llm.conftest import SMOL, ask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -349,6 +351,36 @@ def test_eight_requests_at_once_all_finish_faster_than_one_after_another(smol):
     assert all(body["usage"]["completion_tokens"] == 32 for body in sequential + concurrent + sequential_after)
     sequential_rate, concurrent_rate = 4 * 32 / (before + after), 8 * 32 / at_once
     assert concurrent_rate > sequential_rate, (sequential_rate, concurrent_rate)
+
+
+def test_a_cached_prompt_is_not_read_again_by_the_next_turn(smol):
+    """``cache_prompt`` (the realtime voice's turns): a conversation's next turn decodes only the tokens
+    its prompt adds; a request without it decodes its whole prompt, as on an empty cache."""
+    engine = smol.app.state.models.engine_of[SMOL]
+    route, _ = smol.app.state.models.resolve(SMOL)
+    first = [
+        {"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+
+    async def answer(messages: list[dict], cache: bool) -> tuple[str, int]:
+        """The answer, and how many prompt tokens the model decoded for it."""
+        before = engine.scheduler.prompt_tokens
+        request = ChatRequest(route.engine_model, messages, {"max_tokens": 12}, cache_prompt=cache)
+        chunks = await engine.open_stream(request)
+        text = "".join([delta_text(chunk) async for chunk in chunks])
+        return text, engine.scheduler.prompt_tokens - before
+
+    def tokens(messages: list[dict]) -> int:
+        return len(engine.model.tokenize(engine.prompt(messages, None), add_special=True))
+
+    said, _ = asyncio.run(answer(first, True))
+    second = [*first, {"role": "assistant", "content": said}, {"role": "user", "content": "And of Germany?"}]
+    again, read = asyncio.run(answer(second, True))
+    assert again.strip()
+    assert read == tokens(second) - tokens(first), (read, tokens(second), tokens(first))
+    _, read = asyncio.run(answer(second, False))
+    assert read == tokens(second)
 
 
 # --- the README's examples, as written ------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from llm.app import create_app
 from llm.config import Settings
+from llm.realtime.speech import ClauseCutter
 from tests.llm.conftest import LOAD_TIMEOUT_S, SMOL, Running, serve
 from tests.llm.realtime_client import (
     audio_of,
@@ -74,6 +75,10 @@ async def test_a_spoken_question_is_heard_answered_and_spoken(voice: Running, qu
         transcript = events[kinds.index("conversation.item.input_audio_transcription.completed")]["transcript"]
         assert "capital" in transcript.lower() and "france" in transcript.lower()
         assert kinds.index("input_audio_buffer.committed") < kinds.index("response.created")
+        # the answer starts from asr's draft; its full pass waits until the answer has sent its first audio
+        assert kinds.index("response.output_audio.delta") < kinds.index(
+            "conversation.item.input_audio_transcription.completed"
+        )
 
         said = "".join(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta")
         audio = audio_of(events)
@@ -202,3 +207,21 @@ async def test_without_turn_detection_the_client_commits_and_asks(voice: Running
         "response.output_text.delta"
     )
     assert last(events, "response.done")["response"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("deltas", "chunks"),
+    [
+        (["Paris", " is", " the", " capital", " of", " France", "."], ["Paris is the capital", "of France."]),
+        (["Blue", "."], ["Blue."]),
+        (["Yes", ",", " a", " week", " has", " seven", " days", "."], ["Yes,", "a week has seven days."]),
+        (["天空", "是", "蓝色", "的", "，", "因为", "阳光", "。"], ["天空是蓝色的", "，因为阳光。"]),
+        (["我", "很", "好", "。"], ["我很好。"]),
+    ],
+)
+def test_the_first_chunk_goes_to_tts_after_a_few_words(deltas: list[str], chunks: list[str]) -> None:
+    """The voice starts after a clause or four words (six Chinese characters), whichever comes first."""
+    cutter = ClauseCutter()
+    cut = [chunk for delta in deltas for chunk in cutter.feed(delta)]
+    rest = cutter.rest()
+    assert cut + ([rest] if rest else []) == chunks
