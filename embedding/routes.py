@@ -11,8 +11,10 @@ import uuid
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedding.engines.base import EmbedInput, InputType
@@ -44,9 +46,27 @@ ServiceDep = Annotated[EmbeddingService, app_state("service")]
 router = APIRouter()
 
 
+def json_body(model: type[EmbeddingsRequest]) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route that parses ``model`` itself (its enums are the app's components)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 # --- OpenAI / Cohere / Jina ------------------------------------------------------------------------
-@router.post("/v1/embeddings")
-async def openai_embeddings(body: EmbeddingsRequest, service: ServiceDep) -> VectorsResponse:
+@router.post("/v1/embeddings", openapi_extra=json_body(EmbeddingsRequest))
+async def openai_embeddings(request: Request) -> VectorsResponse:
+    """The hot route: the body is parsed by pydantic straight from its bytes and the service read off the app,
+    without FastAPI's body and dependency solving (a fifth of the event loop's time on a single-text request,
+    docs/benchmarks.md). A bad body gets FastAPI's own validation errors, rendered as on every route."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media_type == "application/json" or media_type.startswith("application/") and media_type.endswith("+json")):
+        raise BadRequest("send the request body as JSON, with Content-Type: application/json")
+    try:
+        body = EmbeddingsRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    service: EmbeddingService = request.app.state.service
     name = service.resolve_model(body.model)
     service.ready()  # 503 while loading, before any image is fetched
     allow_images = service.supports_images
