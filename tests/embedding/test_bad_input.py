@@ -61,3 +61,24 @@ def test_garbage_bytes_never_produce_a_500(minilm):
         for payload in (b"\xff\xfe\x00garbage", b"[]", b"null", b'"a string"', b"{}" * 1000):
             response = minilm.http.post(path, content=payload, headers={"content-type": "application/json"})
             assert 400 <= response.status_code < 500, (path, payload[:20], response.text)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "words"),
+    [
+        (b"", {"content-type": "application/json"}, "not valid JSON"),
+        (b'{"input": "hi"}', {"content-type": "text/plain"}, "Content-Type: application/json"),
+        (b'{"input": "hi"}', {}, "Content-Type: application/json"),
+    ],
+)
+def test_embeddings_body_that_is_empty_or_not_sent_as_json_is_a_400(minilm, content, headers, words):
+    response = minilm.http.post("/v1/embeddings", content=content, headers=headers)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]["message"]
+
+
+def test_embeddings_body_sent_as_json_with_a_charset_is_taken(minilm):
+    headers = {"content-type": "application/json; charset=utf-8"}
+    response = minilm.http.post("/v1/embeddings", content='{"input": "你好"}'.encode(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"][0]["embedding"]) == 384

@@ -165,3 +165,12 @@ async def test_the_engine_gives_usem3s_own_vectors_on_every_thread():
         await engine.aclose()
     own = np.asarray(USE(threads=1).encode(texts), dtype=np.float32)
     np.testing.assert_allclose(served.vectors, own, atol=1e-5)
+
+
+def test_the_question_sample_shares_no_question_with_either_set():
+    """``query_sample.jsonl`` (questions alone, for fitting a query mean) was written apart from both sets:
+    none of its questions is a development or evaluation question."""
+    sample = [json.loads(line) for line in (DATA / "query_sample.jsonl").read_text("utf-8").splitlines()]
+    questions = {pair["query"].strip().lower() for pair in PAIRS + HELD_OUT}
+    assert len(sample) >= 90 and {row["lang"] for row in sample} == {"zh", "en"}
+    assert not [row["query"] for row in sample if row["query"].strip().lower() in questions]
