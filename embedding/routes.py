@@ -66,7 +66,7 @@ class RequestRoute(APIRoute):
 # --- OpenAI / Cohere / Jina ------------------------------------------------------------------------
 async def openai_embeddings(request: Request) -> VectorsResponse:
     """The hot route: the body is parsed by pydantic straight from its bytes and the service read off the app,
-    without FastAPI's body and dependency solving (a third of the event loop's CPU on a single-text request,
+    without FastAPI's body and dependency solving (a quarter of the event loop's time on a single-text request,
     docs/benchmarks.md). A bad body gets FastAPI's own validation errors, rendered as on every route."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not (media_type == "application/json" or media_type.startswith("application/") and media_type.endswith("+json")):
