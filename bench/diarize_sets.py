@@ -1,6 +1,8 @@
-"""asr diarization on the held-out sets: tune on ``dev`` and ``dev2``, measure on ``eval`` (tests/asr/conversations.py).
+"""asr diarization on the held-out sets: tune on ``dev`` and ``dev2``, measure on ``eval`` and ``eval2``
+(tests/asr/conversations.py).
 
     .venv/bin/python bench/diarize_sets.py            # dev, dev2 and eval, side by side
+    .venv/bin/python bench/diarize_sets.py --sets eval2  # only the sets named (comma-separated)
     .venv/bin/python bench/diarize_sets.py --tune     # the grid of thresholds, scored on dev and dev2 only
     .venv/bin/python bench/diarize_sets.py --write    # regenerate tests/data/diarize_sets.json from the seeds
 
@@ -39,6 +41,7 @@ GRID = {
     "MERGE_SPEAKERS": (0.8, 0.83, 0.86, 1.01),  # 1.01: never merge
 }
 DEVELOPMENT = ("dev", "dev2")
+ALL_SETS = (*DEVELOPMENT, "eval", "eval2")
 
 
 class CachedEncoder:
@@ -135,7 +138,7 @@ def tune(encoder: CachedEncoder) -> None:
 
 def main() -> None:
     if "--write" in sys.argv:
-        sets = {name: layout(name) for name in ("dev", "dev2", "eval")}
+        sets = {name: layout(name) for name in ALL_SETS}
         MANIFEST.write_text(json.dumps(sets, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {MANIFEST}")
         return
@@ -143,8 +146,9 @@ def main() -> None:
     if "--tune" in sys.argv:
         tune(encoder)
         return
+    named = sys.argv[sys.argv.index("--sets") + 1].split(",") if "--sets" in sys.argv else [*DEVELOPMENT, "eval"]
     table = {}
-    for set_name in (*DEVELOPMENT, "eval"):
+    for set_name in named:
         started = time.perf_counter()
         table[set_name] = measure(encoder, prepare(set_name))
         table[set_name]["seconds"] = time.perf_counter() - started

@@ -1,9 +1,10 @@
 """Held-out diarization sets: multi-speaker conversations laid out from a seed, rendered with espeak-ng and Piper.
 
-Development sets ``dev`` and ``dev2`` (thresholds are tuned on them together) and an evaluation set
-``eval`` (only measured on). Each has its own voices (espeak-ng variants and languages, Mandarin
-included, pitch and rate; the Piper voice ``en_US-joe-medium`` shifted in pitch and speed differently
-per set) and its own seed; ``eval`` has its own texts too, ``dev2`` speaks ``dev``'s. A conversation
+Development sets ``dev`` and ``dev2`` (thresholds are tuned on them together) and evaluation sets
+``eval`` and ``eval2`` (only measured on; ``eval2`` was made after ``eval`` had been looked at often).
+Each has its own voices (espeak-ng variants and languages, Mandarin included, pitch and rate; the
+Piper voice ``en_US-joe-medium`` shifted in pitch and speed differently per set) and its own seed;
+``eval`` and ``eval2`` have their own texts too, ``dev2`` speaks ``dev``'s. A conversation
 has 2–4 speakers, turns of 1–8 s, gaps of up to a second, some turns starting before the previous one
 ends, and short back-channels ("yes", "对") laid over another speaker's turn. ``layout`` makes the
 plan (kept in ``tests/data/diarize_sets.json``); ``render`` turns a plan into audio and its truth.
@@ -78,6 +79,32 @@ CHINESE_EVAL = (
     "老师说考试的范围包括前面五个单元。",
     "今天的天气不错，我们出去走走吧。",
 )
+ENGLISH_EVAL2 = (
+    "Is everybody here, or are we still waiting for someone?",
+    "The heating in the east wing has been broken since Tuesday.",
+    "That sounds fine to me.",
+    "We could rent a van and move the furniture ourselves on Saturday morning.",
+    "How many tickets did we sell in the first week?",
+    "Nearly four hundred, which is twice what we expected.",
+    "The dentist moved my appointment, so I have to leave at three.",
+    "I have never seen the river this high.",
+    "Let us ask the library whether they still keep the old maps of the harbour.",
+    "Good point, I agree with you.",
+    "Somebody left a blue umbrella in the lobby this morning.",
+    "If the bridge is closed again, the buses will take the long road around the lake.",
+    "Can you read that number out loud?",
+    "The bakery on the corner sells bread until seven in the evening.",
+)
+CHINESE_EVAL2 = (
+    "请把窗户关上，外面的风太大了。",
+    "图书馆周末开放到晚上九点。",
+    "行，就这么办。",
+    "我的手机昨天掉进水里了，现在还开不了机。",
+    "下个月我们要搬到城东的新办公室。",
+    "这道菜有点辣，小孩子可能吃不了。",
+    "你记得把钥匙放在门口的抽屉里。",
+    "他们的航班晚点了两个小时。",
+)
 BACK_CHANNELS = {"en": ("yes", "right", "okay", "mm-hmm", "sure"), "zh": ("对", "好的", "嗯", "是的")}
 
 SETS: dict[str, dict[str, Any]] = {
@@ -131,8 +158,31 @@ SETS: dict[str, dict[str, Any]] = {
             Voice("piper", "joe", 0, 110, "en"),
         ),
     },
+    "eval2": {
+        "seed": 4004,
+        "texts": {"en": ENGLISH_EVAL2, "zh": CHINESE_EVAL2},
+        "voices": (
+            Voice("espeak", "en-us+Alex", 55, 150, "en"),
+            Voice("espeak", "en-gb+caleb", 30, 145, "en"),
+            Voice("espeak", "en-us-nyc+david", 20, 165, "en"),
+            Voice("espeak", "en-gb-scotland+edward", 40, 155, "en"),
+            Voice("espeak", "en-029+Lee", 60, 135, "en"),
+            Voice("espeak", "en-gb-x-gbclan+zac", 50, 180, "en"),
+            Voice("espeak", "en-gb-x-rp+shelby", 80, 160, "en"),
+            Voice("espeak", "en+norbert", 25, 170, "en"),
+            Voice("espeak", "en-us+victor", 35, 125, "en"),
+            Voice("espeak", "en-gb-x-gbcwmd+grandma", 70, 140, "en"),
+            Voice("espeak", "en+Mike", 45, 185, "en"),
+            Voice("espeak", "en-us+m6", 65, 150, "en"),
+            Voice("espeak", "cmn+anika", 75, 150, "zh"),
+            Voice("espeak", "cmn+m5", 30, 140, "zh"),
+            Voice("espeak", "cmn+Marco", 45, 160, "zh"),
+            Voice("espeak", "cmn+sandro", 60, 135, "zh"),
+            Voice("piper", "joe", 150, 80, "en"),
+        ),
+    },
 }
-CONVERSATIONS = {"dev": 24, "dev2": 36, "eval": 12}  # a third each of 2, 3 and 4 speakers
+CONVERSATIONS = {"dev": 24, "dev2": 36, "eval": 12, "eval2": 48}  # a third each of 2, 3 and 4 speakers
 
 
 def layout(set_name: str) -> list[dict[str, Any]]:
