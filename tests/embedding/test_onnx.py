@@ -77,10 +77,14 @@ def test_usage_counts_what_the_model_saw(runtime, request):
 def test_rerank_scores_and_order_equal_torchs(minilm_onnx, minilm_torch):
     exported = minilm_onnx.http.post("/v1/rerank", json=RERANK).json()
     torch = minilm_torch.http.post("/v1/rerank", json=RERANK).json()
+    """Each document's score equals torch's to 1e-5 and the results come best first. The order itself is not
+    compared with torch's: the tiny reranker's random weights score the documents within 1e-5 of each other,
+    so two runtimes' last-bit differences may swap neighbours."""
     assert exported["method"] == torch["method"] == "cross-encoder"
-    assert [r["index"] for r in exported["results"]] == [r["index"] for r in torch["results"]]
+    by_index = {r["index"]: r["relevance_score"] for r in torch["results"]}
+    assert {r["index"]: r["relevance_score"] for r in exported["results"]} == pytest.approx(by_index, abs=1e-5)
     scores = [r["relevance_score"] for r in exported["results"]]
-    assert scores == pytest.approx([r["relevance_score"] for r in torch["results"]], abs=1e-5)
+    assert scores == sorted(scores, reverse=True)
     assert exported["usage"] == torch["usage"] and exported["usage"]["total_tokens"] > 0
 
 
