@@ -66,6 +66,14 @@ class Source:
         return {"number": self.number, "title": self.title, "url": self.url, "snippet": self.snippet}
 
 
+@dataclass(frozen=True)
+class Found:
+    """A web search's question and its numbered sources."""
+
+    question: str
+    sources: list[Source]
+
+
 def source_count(options: Any) -> int:
     """How many sources OpenAI's ``web_search_options`` asks for; 400 for a malformed one."""
     if not isinstance(options, dict):
@@ -108,11 +116,11 @@ async def search(siblings: Siblings, question: str, count: int) -> list[Source]:
 
 async def prepare(
     siblings: Siblings, conversation: list[dict[str, Any]], count: int
-) -> tuple[list[dict[str, Any]], list[Source]]:
-    """Search the web for the last user message; the conversation to send the model, and its sources."""
+) -> tuple[list[dict[str, Any]], Found]:
+    """Search the web for the last user message; the conversation to send the model, and what was found."""
     question = question_of(conversation)
     sources = await search(siblings, question, count)
-    return with_sources(conversation, question, sources), sources
+    return with_sources(conversation, question, sources), Found(question, sources)
 
 
 def with_sources(conversation: list[dict[str, Any]], question: str, sources: list[Source]) -> list[dict[str, Any]]:
