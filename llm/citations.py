@@ -25,7 +25,8 @@ COMMON = frozenset(
     "then been being other some such each most many much very one two used use uses".split()
 )
 SENTENCE_END = re.compile(r"[。！？；!?]+|\.(?=\s)|\n")
-TRAILING_CITATIONS = re.compile(r"(?:\s*\[\d{1,2}\])*\s*")
+TRAILING_CITATIONS = re.compile(r"(?:[ \t]*\[\d{1,2}\])*\s*")  # on the sentence's line: a [n] on the next is a label
+SPACES = re.compile(r"\s*")
 TERMINAL = ".!?。！？；…:："
 HELD = TERMINAL + "[]0123456789 \t\r\n"  # may yet end a sentence or be a citation: streamed once that is known
 SUPPORTED_SHARE = 0.5  # of a sentence's terms beyond the question's, found in one source, to cite it
@@ -51,7 +52,8 @@ def sentences(text: str) -> list[str]:
     for end in SENTENCE_END.finditer(text):
         if end.start() < start:
             continue
-        stop = TRAILING_CITATIONS.match(text, end.end()).end()  # type: ignore[union-attr]  # it matches ""
+        trailing = SPACES if end.group() == "\n" else TRAILING_CITATIONS
+        stop = trailing.match(text, end.end()).end()  # type: ignore[union-attr]  # both match ""
         pieces.append(text[start:stop])
         start = stop
     if start < len(text):

@@ -88,6 +88,17 @@ def test_each_sentence_is_cited_to_its_own_source():
     assert urls == [SOURCES[0].url, SOURCES[1].url]
 
 
+def test_a_sources_number_opening_the_next_line_is_not_the_citation_of_the_line_before():
+    content, urls = answered(
+        "Tides are caused mainly by the gravitational pull of the Moon on the oceans\n[2] Raft: leader election", RAFT
+    )
+    assert (
+        content
+        == "Tides are caused mainly by the gravitational pull of the Moon on the oceans [1]\n[2] Raft: leader election"
+    )
+    assert urls == [SOURCES[0].url, SOURCES[1].url]
+
+
 def test_the_models_own_citation_is_kept_and_not_doubled():
     content, urls = answered("A follower asks the other servers for votes with RequestVote [1].", RAFT)
     assert content == "A follower asks the other servers for votes with RequestVote [1]."
@@ -135,7 +146,7 @@ def test_a_streamed_answer_is_cited_as_the_whole_answer_is_in_any_pieces():
             RAFT,
             "Raft is a consensus algorithm. A follower becomes a candidate when its election timeout passes "
             "without hearing from a leader, and asks the other servers for votes.\nThe Moon pulls the oceans [1]. "
-            "Version 3.5 is out.",
+            "Version 3.5 is out.\n[2] Raft: leader election [2]\nTides are caused mainly by the Moon's pull.",
         ),
         (TEA, "熟普洱是把毛茶堆成大堆，洒水后盖上湿布，让微生物繁殖。我觉得它很好喝 [1]。"),
         (RAFT, "Raft is a consensus algorithm."),
