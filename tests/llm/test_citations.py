@@ -194,3 +194,13 @@ def test_the_question_goes_last_after_its_sources_in_its_language():
     last = prompt[-1]["content"]
     assert prompt[-1]["role"] == "user" and last.index("熟普洱的渥堆发酵") < last.index("熟茶怎么发酵？")
     assert "中文" in last and {"role": "system", "content": "be brief"} in prompt
+
+
+def test_keywords_are_asked_as_a_request_to_explain_them_and_questions_as_written():
+    for query, asked in [
+        ("京剧 脸谱 行当", "请根据搜索结果介绍：京剧 脸谱 行当"),
+        ("Raft RequestVote election timeout", "Explain from the search results: Raft RequestVote election timeout"),
+        ("熟茶怎么发酵", "熟茶怎么发酵"),
+        ("how do bees find flowers", "how do bees find flowers"),
+    ]:
+        assert with_sources([{"role": "user", "content": query}], query, SOURCES)[-1]["content"].count(asked) == 1
