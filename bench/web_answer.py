@@ -1,8 +1,14 @@
-"""Answers with sources benchmark: on bench/websearch_web.py's labelled set, how often the answering page
-ranks first in websearch's ``/search/web`` and how often the llm's answer (``web_search_options`` on
-``/v1/chat/completions``, through the ``openai`` SDK) cites it.
+"""Answers with sources benchmark: on a labelled set, how often the answering page ranks first in websearch's
+``/search/web`` and how often the llm's answer (``web_search_options`` on ``/v1/chat/completions``, through the
+``openai`` SDK) cites it.
 
-    .venv/bin/python bench/web_answer.py [--limit 47] [--max-tokens 512]
+    .venv/bin/python bench/web_answer.py --split dev [--every 2] [--parallel 2] [--max-tokens 256]
+
+The set is bench/websearch_web.py's labelled set cut in two by each query's ``split`` in
+tests/data/websearch/queries.json: ``dev`` (the prompt and the attribution are tuned on it) and ``eval``
+(reported, never tuned on), which also holds the questions of tests/data/websearch/web_answer_fresh.json,
+written later and differently (whole questions, their 5 results chosen by hand, a page's other-language
+twin never among them).
 
 Starts (all on 127.0.0.1): a throw-away PostgreSQL cluster, the real embedding service, a page server for
 tests/data/websearch/pages, a server speaking SearXNG's JSON API (tests/websearch/searxng.py), the websearch
@@ -13,6 +19,8 @@ The questions are asked a few at once, as concurrent users would.
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import re
 import shutil
 import statistics
@@ -29,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from websearch_web import labelled_set, page_server, websearch_env  # noqa: E402
+from websearch_web import DATA, labelled_set, page_server, websearch_env  # noqa: E402
 
+from llm.citations import terms  # noqa: E402
 from services.postgres import LocalPostgres  # noqa: E402
 from tests.conftest import free_port, running_service, serve_routes, world_readable_tmpdir  # noqa: E402
 from tests.websearch.searxng import FakeSearxng  # noqa: E402
@@ -38,6 +47,19 @@ from tests.websearch.searxng import FakeSearxng  # noqa: E402
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LETTER = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 MARKER = re.compile(r"\[\d+\]")
+ANSWERED_TERMS = 5  # an answer says at least this many words (or Chinese character pairs) the question did not
+
+
+def answer_set(split: str) -> list[tuple[dict, list[str]]]:
+    """The labelled questions of ``split`` (dev, eval or all), each with the 5 pages the backend answers."""
+    cases = [case for case in labelled_set() if split in ("all", case[0].get("split"))]
+    if split in ("all", "eval"):
+        rng = random.Random(41)
+        for query in json.loads((DATA / "web_answer_fresh.json").read_text()):
+            results = list(query["others"])
+            results.insert(rng.randrange(5), query["relevant"][0])
+            cases.append(({**query, "split": "eval"}, results))
+    return cases
 
 
 def main() -> None:
@@ -45,9 +67,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (0: all)")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--every", type=int, default=1, help="ask every Nth question (a quick mixed sample)")
-    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--split", choices=["dev", "eval", "all"], default="dev")
+    parser.add_argument("--rows", type=Path, help="write each answer with its sources here (JSON)")
     args = parser.parse_args()
-    cases = labelled_set()[:: args.every]
+    cases = answer_set(args.split)[:: args.every]
     cases = cases[: args.limit] if args.limit else cases
     with ExitStack() as stack:
         root = world_readable_tmpdir("lingxi-bench-answer-")
@@ -88,48 +112,63 @@ def main() -> None:
             urls = [a.url_citation.url for a in message.annotations or []]
             letters = LETTER.findall(message.content or "")
             words = LETTER.findall(MARKER.sub("", message.content or ""))
-            real = len(words) >= 20  # an answer, not a list of numbers or the question said back
-            # the llm appends " [n]" only to an answer that cites nothing: what remains is the model's own
-            own = MARKER.findall(re.sub(r" \[\d+\]$", "", message.content or ""))
-            own_urls = urls if own else []
+            new = terms(MARKER.sub(" ", message.content or "")) - terms(query["query"])
+            real = len(words) >= 20 and len(new) >= ANSWERED_TERMS  # an answer, not the question said back
             return {
                 "lang": query["lang"],
+                "split": query["split"],
                 "first": bool(top) and top[0]["url"] == answer_url,
                 "cited": answer_url in urls and real,
-                "own": answer_url in own_urls and real,
+                "real": real,
                 "any": bool(urls),
                 "chinese": len(CJK.findall(message.content or "")) / max(1, len(letters)) >= 0.5,
                 "seconds": time.perf_counter() - started,
                 "query": query["query"],
                 "content": message.content,
+                "sources": [{key: row[key] for key in ("title", "url", "snippet")} for row in top],
             }
 
         def tried(case: tuple[dict, list[str]]) -> dict:
             try:
                 return ask(case)
             except openai.APIError as exc:  # counted as not cited, and shown
-                empty = {"first": False, "cited": False, "own": False, "any": False, "chinese": False, "seconds": 0.0}
-                return {**empty, "lang": case[0]["lang"], "query": case[0]["query"], "content": f"ERROR {exc}"}
+                empty = {"first": False, "cited": False, "real": False, "any": False, "chinese": False, "seconds": 0.0}
+                query = case[0]
+                return {
+                    **empty,
+                    "lang": query["lang"],
+                    "split": query["split"],
+                    "query": query["query"],
+                    "content": f"ERROR {exc}",
+                }
 
         with ThreadPoolExecutor(args.parallel) as pool:
             rows = list(pool.map(tried, cases))
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
     for row in rows:
         mark = "cited" if row["cited"] else ("other" if row["any"] else "none ")
-        print(f"{mark} {row['lang']} {row['query']!r}: {row['content'][:300]!r}")
-    print(
-        "\n| questions | answering page first | answer cites it | the model's own [n] cites it | cites any source "
-        "| Chinese answer |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
-    groups = {lang: [r for r in rows if r["lang"] == lang] for lang in sorted({r["lang"] for r in rows})}
-    for name, group in [*groups.items(), ("all", rows)]:
-        share = {key: sum(r[key] for r in group) / len(group) for key in ("first", "cited", "own", "any", "chinese")}
-        print(
-            f"| {name} ({len(group)}) | {share['first']:.0%} | {share['cited']:.0%} | {share['own']:.0%} "
-            f"| {share['any']:.0%} | {share['chinese']:.0%} |"
-        )
+        print(f"{mark} {row['split']} {row['lang']} {row['query']!r}: {row['content'][:300]!r}")
+    for split in sorted({r["split"] for r in rows}):
+        table(split, [r for r in rows if r["split"] == split])
     seconds = sorted(r["seconds"] for r in rows)
     print(f"\nanswer time: p50 {statistics.median(seconds):.1f} s, max {seconds[-1]:.1f} s ({args.parallel} at once)")
+
+
+def table(split: str, rows: list[dict]) -> None:
+    print(f"\n{split}:\n")
+    print("| questions | answering page first | answer cites it | an answer | cites any source | Chinese answer |")
+    print("|---|---:|---:|---:|---:|---:|")
+    groups = {lang: [r for r in rows if r["lang"] == lang] for lang in ("en", "zh", "cross")}
+    for name, group in [*groups.items(), ("all", rows)]:
+        if group:
+            share = {
+                key: sum(r[key] for r in group) / len(group) for key in ("first", "cited", "real", "any", "chinese")
+            }
+            print(
+                f"| {name} ({len(group)}) | {share['first']:.0%} | {share['cited']:.0%} | {share['real']:.0%} "
+                f"| {share['any']:.0%} | {share['chinese']:.0%} |"
+            )
 
 
 if __name__ == "__main__":

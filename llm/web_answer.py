@@ -17,6 +17,10 @@ from services.errors import BadRequest
 
 SOURCES_BY_CONTEXT_SIZE = {"low": 3, "medium": 5, "high": 8}  # OpenAI's search_context_size
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+QUESTION_WORD = re.compile(
+    r"^(?:what|why|how|who|when|where|which|is|are|do|does|can|should)\b|什么|为什么|怎么|怎样|如何|哪|谁|吗|多少|几",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Prompt:
 
     system: str
     turn: str  # the user's turn: {sources} then {question}
+    topic: str  # the {question} when the query is not a question (keywords): a request to explain them
     example_sources: str
     example_question: str
     example_answer: str
@@ -36,7 +41,8 @@ PROMPTS = {
         system="You answer questions using web search results, citing the result you use with its number "
         "in square brackets, like [1].",
         turn="Web search results:\n{sources}\n\nQuestion: {question}\nAnswer in English in two or three "
-        "sentences, and cite the search results like [1].",
+        "sentences using only the search results (they may be in another language), and cite them like [1].",
+        topic="Explain from the search results: {question}",
         example_sources="[1] Why the sea has two tides a day\nTides are caused mainly by the gravitational pull of "
         "the Moon on the oceans. The Earth rotates through two bulges of water each day.\n[2] Keeping a sourdough "
         "starter alive\nFeed the starter every day with equal weights of flour and water.",
@@ -46,7 +52,9 @@ PROMPTS = {
     ),
     "zh": Prompt(
         system="你根据网页搜索结果回答问题，并用方括号标出所用结果的编号，例如 [1]。",
-        turn="网页搜索结果：\n{sources}\n\n问题：{question}\n请用中文两三句话回答，并像 [1] 这样标出所依据的搜索结果。",
+        turn="网页搜索结果：\n{sources}\n\n问题：{question}\n请只根据搜索结果（可能是英文的）用中文两三句话回答，"
+        "并像 [1] 这样标出所依据的搜索结果。",
+        topic="请根据搜索结果介绍：{question}",
         example_sources="[1] 长城的修建\n现存的长城大多修建于明朝，用砖石砌成，东起山海关，西至嘉峪关。"
         "\n[2] 豆腐是怎样做成的\n黄豆浸泡后磨成豆浆，煮沸后加入卤水或石膏点浆，蛋白质凝固成豆花。",
         example_question="现在的长城是什么时候修的？",
@@ -64,6 +72,14 @@ class Source:
 
     def row(self) -> dict[str, Any]:
         return {"number": self.number, "title": self.title, "url": self.url, "snippet": self.snippet}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A web search's question and its numbered sources."""
+
+    question: str
+    sources: list[Source]
 
 
 def source_count(options: Any) -> int:
@@ -108,11 +124,19 @@ async def search(siblings: Siblings, question: str, count: int) -> list[Source]:
 
 async def prepare(
     siblings: Siblings, conversation: list[dict[str, Any]], count: int
-) -> tuple[list[dict[str, Any]], list[Source]]:
-    """Search the web for the last user message; the conversation to send the model, and its sources."""
+) -> tuple[list[dict[str, Any]], Found]:
+    """Search the web for the last user message; the conversation to send the model, and what was found."""
     question = question_of(conversation)
     sources = await search(siblings, question, count)
-    return with_sources(conversation, question, sources), sources
+    return with_sources(conversation, question, sources), Found(question, sources)
+
+
+def asked(question: str, prompt: Prompt) -> str:
+    """The question as the model is asked it: keywords (no question mark, no question word) become a request to
+    explain them, which a small model answers rather than says back."""
+    if question.rstrip().endswith(("?", "？")) or QUESTION_WORD.search(question):
+        return question
+    return prompt.topic.format(question=question)
 
 
 def with_sources(conversation: list[dict[str, Any]], question: str, sources: list[Source]) -> list[dict[str, Any]]:
@@ -129,6 +153,6 @@ def with_sources(conversation: list[dict[str, Any]], question: str, sources: lis
             "content": prompt.turn.format(sources=prompt.example_sources, question=prompt.example_question),
         },
         {"role": "assistant", "content": prompt.example_answer},
-        {"role": "user", "content": prompt.turn.format(sources=listed, question=question)},
+        {"role": "user", "content": prompt.turn.format(sources=listed, question=asked(question, prompt))},
         *conversation[last + 1 :],
     ]

@@ -52,13 +52,13 @@ async def answer_with_sources(
     """OpenAI's web search: the answer cites numbered search results, each ``[n]`` a ``url_citation``."""
     count = web_answer.source_count(params.pop("web_search_options"))
     route, engine = models.ready(body.model)
-    conversation, sources = await web_answer.prepare(hub, chat_request(route, body.messages, params).messages, count)
+    conversation, found = await web_answer.prepare(hub, chat_request(route, body.messages, params).messages, count)
     chat = checked(chat_request(route, conversation, params))
     if not body.stream:
         completion = await engine.complete(chat)
         completion["model"] = route.name
-        return json_response(citations.annotate(completion, sources))
-    return sse_response(citations.annotated_stream(renamed(await engine.open_stream(chat), route.name), sources))
+        return json_response(citations.annotate(completion, found))
+    return sse_response(citations.annotated_stream(renamed(await engine.open_stream(chat), route.name), found))
 
 
 async def renamed(chunks: AsyncIterator[Chunk], name: str) -> AsyncIterator[Chunk]:

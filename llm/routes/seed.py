@@ -23,35 +23,35 @@ router = APIRouter()
 SOURCES = web_answer.SOURCES_BY_CONTEXT_SIZE["medium"]
 
 
-async def conversation(body: SeedChatRequest, hub: Siblings) -> tuple[list[dict[str, Any]], list[web_answer.Source]]:
+async def conversation(body: SeedChatRequest, hub: Siblings) -> tuple[list[dict[str, Any]], web_answer.Found]:
     dumped = [message.model_dump(exclude_none=True) for message in body.messages]
     if not body.web_search:
-        return dumped, []
+        return dumped, web_answer.Found("", [])
     return await web_answer.prepare(hub, dumped, SOURCES)
 
 
 @router.post("/api/chat")
 async def chat(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> Response:
     models.ready(body.model)  # an unknown model fails before the web is searched
-    messages, sources = await conversation(body, hub)
+    messages, found = await conversation(body, hub)
     route, completion = await complete(models, body.model, lambda route: chat_request(route, messages, body.params()))
     if body.web_search:
-        citations.annotate(completion, sources)
+        citations.annotate(completion, found)
     answer: dict[str, Any] = {"content": openai_format.message_text(completion), "model": route.name, "raw": completion}
     if body.web_search:
-        answer["sources"] = [source.row() for source in sources]
+        answer["sources"] = [source.row() for source in found.sources]
     return json_response(answer)
 
 
 @router.post("/api/chat/stream")
 async def chat_stream(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> StreamingResponse:
     models.ready(body.model)
-    messages, sources = await conversation(body, hub)
+    messages, found = await conversation(body, hub)
     _, chunks = await open_stream(models, body.model, lambda route: chat_request(route, messages, body.params()))
     if not body.web_search:
         return ndjson_response(deltas(chunks))
-    first: list[dict[str, Any]] = [{"sources": [source.row() for source in sources]}]
-    return ndjson_response(deltas(citations.annotated_stream(chunks, sources), first))
+    first: list[dict[str, Any]] = [{"sources": [source.row() for source in found.sources]}]
+    return ndjson_response(deltas(citations.annotated_stream(chunks, found), first))
 
 
 async def deltas(
