@@ -150,15 +150,15 @@ class ResponseRun:
         await self.waits()
         route, engine = self.models.ready(self.config.route)
         messages = self.conversation.messages(self.config.instructions)
-        sources = None
+        found = None
         if self.config.web_search_options is not None:
             count = web_answer.source_count(self.config.web_search_options)
-            messages, sources = await web_answer.prepare(self.siblings, messages, count)
+            messages, found = await web_answer.prepare(self.siblings, messages, count)
         params = {**self.config.chat_params(), "stream_options": {"include_usage": True}}
         chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params, cache_prompt=True))
         chunks = await engine.open_stream(chat)
-        if sources is not None:
-            chunks = web.from_the_web(chunks, sources)
+        if found is not None:
+            chunks = web.from_the_web(chunks, found)
         think, calls = ThinkFilter(), self.calls
         voice = Voice(self) if self.audio else None
         try:

@@ -3,8 +3,8 @@
 The user's last turn (its transcript, for speech) goes to the websearch service and its best results
 into the prompt as numbered sources, as for ``/v1/chat/completions`` (``llm.web_answer``). A spoken
 answer should not read ``[1]`` aloud: the markers are taken out of the answer as it streams, and the
-titles of the sources it drew on (those it cited, or the one most of its words come from, as
-``llm.citations`` attributes) close it as a last sentence, spoken and in the transcript.
+titles of the sources it drew on (those it cited, or those its sentences are attributed to by
+``llm.citations``) close it as a last sentence, spoken and in the transcript.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any
 from llm import citations
 from llm.engines.base import Chunk
 from llm.openai_format import delta_text, first_choice
-from llm.web_answer import Source, is_chinese
+from llm.web_answer import Found, is_chinese
 
 MARKER = re.compile(r"\s*\[(\d{1,2})\]")
 MAY_BE_MARKER = re.compile(r"\s*(?:\[\d{0,2})?$")  # the end of the text so far may begin a marker
 
 
-def sources_line(said: str, sources: list[Source]) -> str:
+def sources_line(said: str, found: Found) -> str:
     """The closing sentence naming the sources the answer drew on; empty when it drew on none."""
-    by_number = {source.number: source for source in sources}
-    numbers = [int(n) for n in MARKER.findall(said + citations.attributed(said, sources))]
+    by_number = {source.number: source for source in found.sources}
+    numbers = [int(n) for n in MARKER.findall(citations.Attribution(found).cited(said))]
     titles = list(dict.fromkeys(by_number[n].title for n in numbers if n in by_number))
     if not titles:
         return ""
@@ -34,7 +34,7 @@ def sources_line(said: str, sources: list[Source]) -> str:
     return "\nSources: " + "; ".join(titles) + "."
 
 
-async def from_the_web(chunks: AsyncIterator[Chunk], sources: list[Source]) -> AsyncIterator[Chunk]:
+async def from_the_web(chunks: AsyncIterator[Chunk], found: Found) -> AsyncIterator[Chunk]:
     """The answer's chunks without its ``[n]`` markers, then one more naming the sources it drew on."""
     said, held, last = "", "", None
     try:
@@ -52,7 +52,7 @@ async def from_the_web(chunks: AsyncIterator[Chunk], sources: list[Source]) -> A
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
     said += held
-    closing = MARKER.sub("", held) + sources_line(said, sources)
+    closing = MARKER.sub("", held) + sources_line(said, found)
     if last is not None and closing:
         yield with_content(last, closing)
 

@@ -19,7 +19,7 @@ from llm.app import create_app
 from llm.config import Settings
 from llm.openai_format import delta_text
 from llm.realtime.web import from_the_web
-from llm.web_answer import Source
+from llm.web_answer import Found, Source
 from services.app import create_app as create_service_app
 from services.health import Health, Status
 from tests.llm.conftest import NO_SIBLINGS, Running, serve
@@ -198,15 +198,18 @@ def answer_chunks(*parts: str) -> list[dict]:
     return [chunk({"content": part}) for part in parts] + [chunk({}, "stop")]
 
 
-async def spoken_from_the_web(parts: list[dict], sources: list[Source]) -> str:
+async def spoken_from_the_web(parts: list[dict], found: Found) -> str:
     async def stream() -> AsyncIterator[dict]:
         for part in parts:
             yield part
 
-    return "".join([delta_text(c) async for c in from_the_web(stream(), sources)])
+    return "".join([delta_text(c) async for c in from_the_web(stream(), found)])
 
 
-SOURCES = [Source(1, "Why the sea has tides", "http://a/1", "the moon pulls"), Source(2, "Raft", "http://a/2", "")]
+FOUND = Found(
+    "What causes tides?",
+    [Source(1, "Why the sea has tides", "http://a/1", "the moon pulls"), Source(2, "Raft", "http://a/2", "")],
+)
 
 
 @pytest.mark.parametrize(
@@ -220,4 +223,4 @@ SOURCES = [Source(1, "Why the sea has tides", "http://a/1", "the moon pulls"), S
     ],
 )  # fmt: skip
 async def test_an_answer_from_the_web_loses_its_markers_and_names_its_sources(parts: list[str], said: str) -> None:
-    assert await spoken_from_the_web(answer_chunks(*parts), SOURCES) == said
+    assert await spoken_from_the_web(answer_chunks(*parts), FOUND) == said
