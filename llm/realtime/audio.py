@@ -1,8 +1,9 @@
 """The input audio: the buffer of PCM16 24 kHz the client appends to, and the server VAD over it.
 
 The VAD is Silero, as the asr service uses it (the ONNX model shipped in faster-whisper), run on
-16 kHz audio 512 samples (32 ms) at a time, as the audio arrives: speech starts at the first window
-whose probability reaches ``threshold`` and stops after ``silence_duration_ms`` below it.
+16 kHz audio 512 samples (32 ms) at a time, as the audio arrives: speech starts once
+``MIN_SPEECH_WINDOWS`` windows in a row reach ``threshold`` (the turn starts at the first of them) and
+stops after ``silence_duration_ms`` below it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from llm.realtime.session import RATE
 VAD_RATE = 16_000
 WINDOW = 512  # Silero's window at 16 kHz
 BYTES_PER_MS = RATE * 2 // 1000
+# Windows in a row at or above the threshold before speech starts (96 ms), since a start cancels the
+# answer playing (barge-in). A knock or a click reaches the threshold in one or two windows; three
+# reject them, while a spoken "uh" of 100 ms still starts a turn and barge-in stays near 200 ms.
+# OpenAI's server_vad has no setting for it (pipecat waits 0.2 s, LiveKit's Silero 0.05 s).
+MIN_SPEECH_WINDOWS = 3
 
 
 def ms_of(data_bytes: int) -> int:
@@ -81,8 +87,10 @@ class ServerVad:
         self.silence_windows = max(1, int(settings["silence_duration_ms"] * VAD_RATE / 1000 / WINDOW))
         self.resample = Resampler()
         self.pending = np.zeros(0, np.float32)
+        self.previous = np.zeros(0, np.float32)  # the last window looked at: the next one's context
         self.windows = 0  # windows looked at so far
         self.speaking = False
+        self.rising = 0  # windows in a row at or above the threshold
         self.quiet = 0  # windows below the threshold since the last speech
         self.last_speech = 0  # the window after the last one with speech
 
@@ -92,14 +100,20 @@ class ServerVad:
         if not count:
             return []
         chunk, self.pending = self.pending[: count * WINDOW], self.pending[count * WINDOW :]
-        probabilities = np.asarray(self.model(chunk)).reshape(-1)[:count]
+        # Silero reads each window with the end of the one before; the previous call's last window is
+        # looked at again so that the first of this call has it too, however small the appends
+        audio = np.concatenate([self.previous, chunk])
+        probabilities = np.asarray(self.model(audio)).reshape(-1)[self.previous.size // WINDOW :][:count]
+        self.previous = chunk[-WINDOW:]
         turns = []
         for probability in probabilities:
             self.windows += 1
-            if probability >= self.threshold:
-                if not self.speaking:
-                    self.speaking = True
-                    turns.append(Turn("started", self.ms(self.windows - 1)))
+            speech = probability >= self.threshold
+            self.rising = self.rising + 1 if speech else 0
+            if speech and not self.speaking and self.rising >= MIN_SPEECH_WINDOWS:
+                self.speaking = True
+                turns.append(Turn("started", self.ms(self.windows - MIN_SPEECH_WINDOWS)))
+            if speech and self.speaking:
                 self.quiet, self.last_speech = 0, self.windows
             elif self.speaking and probability < self.threshold - 0.15:
                 self.quiet += 1
