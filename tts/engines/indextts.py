@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -62,7 +61,6 @@ class IndexTTSEngine(Engine):
         self.device = settings.indextts_device
         self.model: Any = None
         self.style_paths: dict[str, Path] = {}
-        self.scratch = Path(tempfile.mkdtemp(prefix="lingxi-tts-"))
         self.lock = threading.Lock()
 
     async def start(self) -> None:
@@ -86,9 +84,6 @@ class IndexTTSEngine(Engine):
             cfg_path=str(config), model_dir=str(self.checkpoints), use_fp16=self.fp16, device=self.device
         )
 
-    async def aclose(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
     def find_styles(self) -> dict[str, Path]:
         styles: dict[str, Path] = {}
         for name, relative in BUILTIN_STYLES.items():
@@ -107,7 +102,7 @@ class IndexTTSEngine(Engine):
         style_path = self.style_paths.get(request.style)
         if style_path is None:
             raise BadRequest(f"unknown style {request.style!r}; valid styles: {', '.join(self.style_paths)}")
-        with self.lock, tempfile.TemporaryDirectory(dir=self.scratch) as work:
+        with self.lock, tempfile.TemporaryDirectory(prefix="lingxi-tts-") as work:
             speaker, emotion = str(style_path), None
             if request.prompt_audio is not None:
                 speaker = str(write_prompt(request.prompt_audio, Path(work)))
