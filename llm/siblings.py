@@ -96,8 +96,8 @@ class Siblings:
         with map_upstream_errors(f"the {sibling.name} service at {base} (start it, or set {sibling.setting})"):
             return await http.send(built, stream=True)
 
-    async def call(self, sibling: Sibling, method: str, path: str, **request: Any) -> Any:
-        """One JSON request; the sibling's own error (status and message) is raised as ours."""
+    async def fetch(self, sibling: Sibling, method: str, path: str, **request: Any) -> httpx.Response:
+        """One request, its answer read whole; the sibling's own error (status and message) is raised as ours."""
         response = await self.open(sibling, method, path, **request)
         try:
             await response.aread()
@@ -106,6 +106,11 @@ class Siblings:
         finally:
             await response.aclose()
         raise_for_upstream_status(response, f"{sibling.name} service")
+        return response
+
+    async def call(self, sibling: Sibling, method: str, path: str, **request: Any) -> Any:
+        """One JSON request (``fetch``), its answer's JSON."""
+        response = await self.fetch(sibling, method, path, **request)
         try:
             return response.json()
         except ValueError as exc:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from llm.realtime.audio import wav_bytes
 from llm.siblings import Siblings
-from services.errors import UpstreamError
-from services.upstream import raise_for_upstream_status
 
 # a clause ends at a sentence or clause mark followed by a space (English), or at a CJK mark
 CLAUSE_END = re.compile(r"(?:[.!?;:,](?=\s)|[。！？；：，、…]|\n)")
@@ -78,12 +74,5 @@ async def transcribe(siblings: Siblings, pcm: bytes, settings: dict[str, Any]) -
 async def speak(siblings: Siblings, text: str, voice: str) -> bytes:
     """The tts sibling's speech of ``text`` as PCM16 24 kHz."""
     body = {"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm"}
-    response = await siblings.open(siblings.tts, "POST", "/v1/audio/speech", json=body)
-    try:
-        await response.aread()
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"the tts service broke off its answer ({type(exc).__name__})") from exc
-    finally:
-        await response.aclose()
-    raise_for_upstream_status(response, "tts service")
+    response = await siblings.fetch(siblings.tts, "POST", "/v1/audio/speech", json=body)
     return response.content
