@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,17 +15,13 @@ import pytest
 
 from llm.app import create_app
 from llm.config import Settings
+from tests.browser import headless_chromium, needs_chromium
 from tests.llm.conftest import LOAD_TIMEOUT_S, Running, serve
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOTS = Path(os.environ.get("LINGXI_SCREENSHOT_DIR", tempfile.gettempdir()))
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="needs Debian chromium + chromium-driver (scripts/lib/setup.sh installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -49,33 +44,14 @@ def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def browser(question_wav: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="lingxi-voice-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
+    with headless_chromium(
         "--window-size=1000,800",
-        f"--user-data-dir={profile}",
         "--use-fake-ui-for-media-stream",  # the microphone permission is granted
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={question_wav}%noloop",
         "--autoplay-policy=no-user-gesture-required",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_the_page_is_served_without_the_key_and_its_socket_needs_it(lingxi: Running) -> None:
