@@ -5,10 +5,11 @@ Runs in its own virtual environment, never the project's (DSPy is not a lingxi d
     python3 -m venv /tmp/dspy-venv && /tmp/dspy-venv/bin/pip install dspy==3.4.1
     /tmp/dspy-venv/bin/python bench/peers/dspy_copro.py < task.json
 
-It imports nothing from lingxi. stdin is one JSON object: ``api_base`` (the llm service's ``/v1``),
-``model``, ``train`` and ``test`` (``[{"input", "target"}]``, the split the opro job used), ``breadth``,
-``depth``, ``temperature`` (the proposals'), ``answer_max_tokens``, ``proposal_max_tokens``,
-``num_threads``, ``adapter`` (``chat``, ``json`` or ``xml``).
+It imports no lingxi package (opro's scorers are loaded from their file). stdin is one JSON object:
+``api_base`` (the llm service's ``/v1``), ``model``, ``train`` and ``test`` (``[{"input", "target"}]``,
+the split the opro job used), ``breadth``, ``depth``, ``temperature`` (the proposals'),
+``answer_max_tokens``, ``proposal_max_tokens``, ``num_threads``, ``adapter`` (``chat``, ``json`` or
+``xml``).
 
 stdout is one JSON object: ``seconds`` (COPRO's compile plus the test evaluation, not DSPy's import),
 ``best_instruction``, ``best_prefix``, ``train_score`` and ``test_score`` (0–1), ``initial_test_score``,
@@ -23,46 +24,31 @@ raises out of ``compile``), stdout is ``{"failed": <the error>, "seconds", "fail
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
-import re
 import sys
 import time
 import urllib.request
-from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
 
 import dspy
 from dspy.teleprompt import COPRO
 
-# opro's ``numeric`` scorer, reimplemented (this venv cannot import the project): the answer's final
-# number, the first after its last answer marker, else its last number, equals the target's.
-NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
-ANSWER_MARKER = re.compile(r"(?:answer\s*(?:is|:)|答案\s*(?:是|为|:|：)|####|\\boxed\{|=)", re.I)
+
+def load_opro_scorers() -> ModuleType:
+    """opro's scorers, loaded from their file: the peer is scored by the same rule as opro, and
+    ``opro/scorers.py`` needs nothing beyond the standard library and ``regex`` (a DSPy dependency)."""
+    path = Path(__file__).resolve().parents[2] / "opro" / "scorers.py"
+    spec = importlib.util.spec_from_file_location("opro_scorers", path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def parse_number(text: str) -> Fraction | None:
-    cleaned = text.strip().replace("−", "-").replace(",", "").replace(" ", "").rstrip("%")
-    try:
-        return Fraction(cleaned)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def final_number(output: str) -> Fraction | None:
-    markers = list(ANSWER_MARKER.finditer(output))
-    if markers:
-        after = NUMBER.search(output, markers[-1].end())
-        if after:
-            return parse_number(after.group())
-    numbers = NUMBER.findall(output)
-    return parse_number(numbers[-1]) if numbers else None
-
-
-def numeric(output: str, target: str) -> bool:
-    expected, got = parse_number(target), final_number(output)
-    if expected is None or got is None:
-        return False
-    return abs(float(got - expected)) <= 1e-6 * max(1.0, abs(float(expected)))
+numeric = load_opro_scorers().numeric
 
 
 def metric(example: dspy.Example, prediction: dspy.Prediction, trace: object = None) -> float:
