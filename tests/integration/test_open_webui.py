@@ -3,35 +3,26 @@ list, RAG embeddings (OpenAI and Ollama engines), speech-to-text and text-to-spe
 WebUI's own REST API while it talks to the real llm, embedding, asr and tts services.
 
 Opt-in (it installs nothing and takes a few minutes): ``./scripts/test --integration tests/integration``
-or ``LINGXI_INTEGRATION=1 pytest tests/integration``. Open WebUI lives in its own venv:
-``python3.11 -m venv /tmp/owui-venv && /tmp/owui-venv/bin/pip install open-webui==0.12.4``
-(or set ``OPEN_WEBUI_BIN`` to its ``open-webui`` executable).
+or ``LINGXI_INTEGRATION=1 pytest tests/integration``. How Open WebUI is installed: tests/integration/open_webui.py.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.asr.speech import speak
-from tests.conftest import free_port, running_service, wait_healthy
+from tests.conftest import running_service
+from tests.integration.open_webui import EMBEDDER, needs_open_webui, offline_env, open_webui
 
-OPEN_WEBUI = Path(os.environ.get("OPEN_WEBUI_BIN", "/tmp/owui-venv/bin/open-webui"))
-CHAT_MODEL, EMBEDDER = "qwen2.5-coder:0.5b", "use-multilingual-v3"
-START_TIMEOUT_S = 300  # the first start runs its database migrations: ~90 s on a busy 2-core box
+CHAT_MODEL = "qwen2.5-coder:0.5b"
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 SPOKEN = "The weather is nice today. We will walk to the park after lunch."
 
-pytestmark = [
-    pytest.mark.skipif(not os.environ.get("LINGXI_INTEGRATION"), reason="opt-in: set LINGXI_INTEGRATION=1"),
-    pytest.mark.skipif(not OPEN_WEBUI.exists(), reason=f"Open WebUI is not installed at {OPEN_WEBUI}"),
-]
+pytestmark = needs_open_webui
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +39,7 @@ def open_webui_env(lingxi: str, data_dir: Path) -> dict[str, str]:
     The RAG, STT and TTS base URLs must be set one by one: they do not follow OPENAI_API_BASE_URL."""
     v1 = f"{lingxi}/v1"
     return {
-        **os.environ,
-        "OFFLINE_MODE": "true",
-        "WEBUI_AUTH": "False",
-        "DATA_DIR": str(data_dir),
-        "ANONYMIZED_TELEMETRY": "false",
-        "DO_NOT_TRACK": "true",
-        "SCARF_NO_ANALYTICS": "true",
+        **offline_env(data_dir),
         "OPENAI_API_BASE_URL": v1,
         "OPENAI_API_KEY": "none",
         "OLLAMA_BASE_URL": f"{lingxi}/ollama",
@@ -72,29 +57,6 @@ def open_webui_env(lingxi: str, data_dir: Path) -> dict[str, str]:
         "AUDIO_TTS_OPENAI_API_BASE_URL": v1,
         "AUDIO_TTS_OPENAI_API_KEY": "none",
     }
-
-
-@contextmanager
-def open_webui(env: dict[str, str], data_dir: Path) -> Iterator[httpx.Client]:
-    """Open WebUI on 127.0.0.1 with ``env``, working in ``data_dir`` (it writes its .webui_secret_key into its
-    working directory), signed in (with WEBUI_AUTH=False the sign-in makes the one admin)."""
-    port = free_port()
-    command = [str(OPEN_WEBUI), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log = (data_dir / "open-webui.log").open("wb")
-    process = subprocess.Popen(command, env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, f"{base}/health", START_TIMEOUT_S, f"Open WebUI (log: {data_dir / 'open-webui.log'})")
-        token = httpx.post(f"{base}/api/v1/auths/signin", json={"email": "", "password": ""}).json()["token"]
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=180) as client:
-            yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
