@@ -68,10 +68,22 @@ def test_bilingual_retrieval_recall_on_the_held_out_set(multilingual):
     assert recall["zh-en en-zh", 3] >= 0.8, recall
 
 
-def test_centred_queries_find_english_passages_the_raw_vectors_miss(multilingual):
+def test_bilingual_retrieval_recall_on_the_fresh_evaluation_set(multilingual):
+    """The second evaluation set (112 pairs, other topics, neighbouring passages in both languages), measured
+    once, 2026-12-06: zh→zh@1 0.93 (37/40), en→en@1 0.85 (34/40; the issue's 0.9 is not met here),
+    cross-lingual @3 1.00 (32/32); each guard sits one question below."""
+    recall = recall_of(multilingual, FRESH)
+    assert recall["zh-zh", 1] >= 0.9, recall
+    assert recall["en-en", 1] >= 0.82, recall
+    assert recall["zh-en en-zh", 3] >= 0.96, recall
+
+
+@pytest.mark.parametrize("held_out", [HELD_OUT, FRESH], ids=["eval", "eval2"])
+def test_centred_queries_find_english_passages_the_raw_vectors_miss(multilingual, held_out):
     """Questions sent as input_type=query are centred; the same questions sent as documents are the raw model's
-    vectors: on the held-out English questions the centred ones rank their passage first more often."""
-    centred, raw = recall_of(multilingual, HELD_OUT), recall_of(multilingual, HELD_OUT, query_type="document")
+    vectors: on the held-out English questions the centred ones rank their passage first more often (measured:
+    23 against 21 of 24, and 34 against 31 of 40)."""
+    centred, raw = recall_of(multilingual, held_out), recall_of(multilingual, held_out, query_type="document")
     assert centred["en-en", 1] > raw["en-en", 1], (centred, raw)
 
 
