@@ -1,6 +1,8 @@
 """The embedded default, use-multilingual-v3: Chinese, English and across the two, through the real engine."""
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ MODEL = "use-multilingual-v3"
 DATA = Path(__file__).parents[1] / "data/embedding"
 PAIRS = [json.loads(line) for line in (DATA / "bilingual_retrieval.jsonl").read_text("utf-8").splitlines()]
 HELD_OUT = [json.loads(line) for line in (DATA / "bilingual_retrieval_eval.jsonl").read_text("utf-8").splitlines()]
+FRESH = [json.loads(line) for line in (DATA / "bilingual_retrieval_eval2.jsonl").read_text("utf-8").splitlines()]
+SAMPLE = [json.loads(line) for line in (DATA / "query_sample.jsonl").read_text("utf-8").splitlines()]
 
 
 def embed(served, texts: list[str], input_type: str) -> np.ndarray:
@@ -64,10 +68,22 @@ def test_bilingual_retrieval_recall_on_the_held_out_set(multilingual):
     assert recall["zh-en en-zh", 3] >= 0.8, recall
 
 
-def test_centred_queries_find_english_passages_the_raw_vectors_miss(multilingual):
+def test_bilingual_retrieval_recall_on_the_fresh_evaluation_set(multilingual):
+    """The second evaluation set (112 pairs, other topics, neighbouring passages in both languages), measured
+    once, 2026-12-06: zh→zh@1 0.93 (37/40), en→en@1 0.85 (34/40; the issue's 0.9 is not met here),
+    cross-lingual @3 1.00 (32/32); each guard sits one question below."""
+    recall = recall_of(multilingual, FRESH)
+    assert recall["zh-zh", 1] >= 0.9, recall
+    assert recall["en-en", 1] >= 0.82, recall
+    assert recall["zh-en en-zh", 3] >= 0.96, recall
+
+
+@pytest.mark.parametrize("held_out", [HELD_OUT, FRESH], ids=["eval", "eval2"])
+def test_centred_queries_find_english_passages_the_raw_vectors_miss(multilingual, held_out):
     """Questions sent as input_type=query are centred; the same questions sent as documents are the raw model's
-    vectors: on the held-out English questions the centred ones rank their passage first more often."""
-    centred, raw = recall_of(multilingual, HELD_OUT), recall_of(multilingual, HELD_OUT, query_type="document")
+    vectors: on the held-out English questions the centred ones rank their passage first more often (measured:
+    23 against 21 of 24, and 34 against 31 of 40)."""
+    centred, raw = recall_of(multilingual, held_out), recall_of(multilingual, held_out, query_type="document")
     assert centred["en-en", 1] > raw["en-en", 1], (centred, raw)
 
 
@@ -170,7 +186,42 @@ async def test_the_engine_gives_usem3s_own_vectors_on_every_thread():
 def test_the_question_sample_shares_no_question_with_either_set():
     """``query_sample.jsonl`` (questions alone, for fitting a query mean) was written apart from both sets:
     none of its questions is a development or evaluation question."""
-    sample = [json.loads(line) for line in (DATA / "query_sample.jsonl").read_text("utf-8").splitlines()]
     questions = {pair["query"].strip().lower() for pair in PAIRS + HELD_OUT}
-    assert len(sample) >= 90 and {row["lang"] for row in sample} == {"zh", "en"}
-    assert not [row["query"] for row in sample if row["query"].strip().lower() in questions]
+    assert len(SAMPLE) >= 90 and {row["lang"] for row in SAMPLE} == {"zh", "en"}
+    assert not [row["query"] for row in SAMPLE if row["query"].strip().lower() in questions]
+
+
+FILLER = set("what when where which does with from your that this have into they them their there should about".split())
+FILLER |= {"怎么", "什么", "么办", "怎样", "如何", "可以", "应该", "有什", "是什"}
+
+
+def topic_words(text: str) -> set[str]:
+    """English words of four letters or more and Chinese character pairs, less question filler."""
+    words = set(re.findall(r"[a-z]{4,}", text.lower()))
+    for run in re.findall(r"[\u4e00-\u9fff]+", text):
+        words |= {run[i : i + 2] for i in range(len(run) - 1)}
+    return words - FILLER
+
+
+def overlap(a: str, b: str) -> float:
+    first, second = topic_words(a), topic_words(b)
+    return len(first & second) / max(len(first | second), 1)
+
+
+def test_the_fresh_evaluation_set_shares_no_question_passage_or_topic_with_the_others():
+    """``bilingual_retrieval_eval2.jsonl`` was written on topics none of the other three files has: no question
+    or passage recurs, and no question or passage shares half its topic words with one of theirs (the same
+    check flags a question the sample and the development set do share in other words)."""
+    assert Counter(pair["set"] for pair in FRESH) == {"zh-zh": 40, "en-en": 40, "zh-en": 16, "en-zh": 16}
+    older_questions = [pair["query"] for pair in PAIRS + HELD_OUT] + [row["query"] for row in SAMPLE]
+    older_passages = [pair["passage"] for pair in PAIRS + HELD_OUT]
+    assert overlap("how many hours of sleep does a teenager need", "how many hours of sleep do teenagers need") >= 0.5
+    close = [
+        (pair[key], older)
+        for pair in FRESH
+        for key, olders in (("query", older_questions), ("passage", older_passages))
+        for older in olders
+        if pair[key].strip().lower() == older.strip().lower() or overlap(pair[key], older) >= 0.5
+    ]
+    assert not close, close
+    assert len({pair["query"] for pair in FRESH}) == len({pair["passage"] for pair in FRESH}) == len(FRESH)
