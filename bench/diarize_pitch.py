@@ -5,10 +5,11 @@
     .venv/bin/python bench/diarize_pitch.py --cost       # diarization time with the pitch cue and without
 
 Per conversation and true speaker: the GE2E centre of their main turns (each turn of at least 1 s
-embedded whole from the mixed audio, duration-weighted mean) and their median pitch (YIN over the same
-turns, frames loud enough to be speech). Pairs of different speakers of one conversation are compared
-with pairs of the same speaker (odd turns against even turns): how alike their centres are, and how far
-apart their pitches are in semitones.
+embedded whole from the mixed audio, duration-weighted mean), their median pitch
+(``asr.speaker_pitch`` over the same turns) and, as a third cue tried, their spectral envelope (the mean
+MFCC 1–19 of frames loud enough to be speech). Pairs of different speakers of one conversation are
+compared with pairs of the same speaker (odd turns against even turns): how alike their centres are, how
+far apart their pitches are in semitones, and how far apart their envelopes are (Euclidean).
 """
 
 from __future__ import annotations
@@ -24,19 +25,30 @@ sys.path.insert(0, str(ROOT))
 
 from asr import speaker_pitch  # noqa: E402
 from asr.speaker_clusters import MERGE_SPEAKERS, unit  # noqa: E402
-from services.speaker_encoder import ResemblyzerEncoder  # noqa: E402
+from services.speaker_encoder import ResemblyzerEncoder, mel_frames  # noqa: E402
 from tests.asr.conversations import SAMPLE_RATE, load_set, render  # noqa: E402
 
 GE2E_FOLDS = MERGE_SPEAKERS  # speakers whose centres are at least this alike are folded into one
 APART = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # semitones
 
 
+def envelope(clip: np.ndarray) -> np.ndarray:
+    """MFCC 1–19 (DCT of the log mel bands) of the frames with at least a tenth of the clip's loudest energy."""
+    from scipy.fft import dct
+
+    bands = mel_frames(clip)
+    energy = bands.sum(axis=1)
+    return dct(np.log(bands[energy >= 0.1 * energy.max()] + 1e-10), norm="ortho", axis=1)[:, 1:20]
+
+
 def speaker_halves(audio: np.ndarray, turns: list, encoder: ResemblyzerEncoder) -> dict[int, list]:
-    """Per speaker, [(centre, frames' log-pitch)] for all their main turns and for the odd and even ones."""
+    """Per speaker, [(centre, frames' log-pitch, envelope frames)] for all their main turns and for the
+    odd and even ones."""
     main = [t for t in turns if not t.back_channel and t.end - t.start >= 1.0]
     clips = [audio[int(t.start * SAMPLE_RATE) : int(t.end * SAMPLE_RATE)] for t in main]
     vectors = encoder.embed(clips)
     pitches = [speaker_pitch.track(clip) for clip in clips]
+    envelopes = [envelope(clip) for clip in clips]
     out: dict[int, list] = {}
     for speaker in sorted({t.speaker for t in main}):
         mine = [i for i, t in enumerate(main) if t.speaker == speaker]
@@ -45,6 +57,7 @@ def speaker_halves(audio: np.ndarray, turns: list, encoder: ResemblyzerEncoder) 
             (
                 unit(sum(vectors[i] * (main[i].end - main[i].start) for i in g)),
                 np.concatenate([pitches[i] for i in g]),
+                np.concatenate([envelopes[i] for i in g]).mean(axis=0),
             )
             for g in groups
         ]
@@ -102,14 +115,16 @@ def main() -> None:
             voices = plan["voices"]
             for s, groups in halves.items():
                 if len(groups) == 3:
-                    (_, _), (c1, p1), (c2, p2) = groups
-                    same.append((float(c1 @ c2), semitones_apart(p1, p2), voices[s]["name"]))
+                    _, (c1, p1, e1), (c2, p2, e2) = groups
+                    envelopes = float(np.linalg.norm(e1 - e2))
+                    same.append((float(c1 @ c2), semitones_apart(p1, p2), voices[s]["name"], envelopes))
             for a in halves:
                 for b in halves:
                     if a < b:
-                        (ca, pa), (cb, pb) = halves[a][0], halves[b][0]
+                        (ca, pa, ea), (cb, pb, eb) = halves[a][0], halves[b][0]
                         label = f"{voices[a]['name']}/{voices[b]['name']} ({plan['name']})"
-                        different.append((float(ca @ cb), semitones_apart(pa, pb), label))
+                        envelopes = float(np.linalg.norm(ea - eb))
+                        different.append((float(ca @ cb), semitones_apart(pa, pb), label, envelopes))
     print(
         f"sets {', '.join(names)}: {len(same)} same-speaker pairs (odd/even turns), {len(different)} pairs of speakers"
     )
@@ -134,12 +149,19 @@ def main() -> None:
         false_alike = sum(p[1] >= threshold for p in alike)
         shares = f"{told:3d} / {len(folded)} | {false:3d} / {len(same)} | {false_alike:3d} / {len(alike)}"
         print(f"{threshold:15.1f} | {shares}")
-    print("\nfolded pairs of different speakers:")
-    for cos, st, label in sorted(folded, key=lambda p: -p[0]):
-        print(f"  {cos:.2f}  {st:5.2f} st  {label}")
+    print("\nfolded pairs of different speakers (cosine, pitch apart, envelopes apart):")
+    for cos, st, label, env in sorted(folded, key=lambda p: -p[0]):
+        print(f"  {cos:.2f}  {st:5.2f} st  {env:5.1f}  {label}")
     print("\nsame-speaker pairs furthest apart in pitch:")
-    for cos, st, label in sorted(same, key=lambda p: -p[1])[:8]:
-        print(f"  {cos:.2f}  {st:5.2f} st  {label}")
+    for cos, st, label, env in sorted(same, key=lambda p: -p[1])[:8]:
+        print(f"  {cos:.2f}  {st:5.2f} st  {env:5.1f}  {label}")
+    kept = [p[3] for p in same if p[0] >= GE2E_FOLDS and p[1] < speaker_pitch.APART]
+    print(
+        f"\nenvelopes apart, same-speaker pairs GE2E folds and pitch keeps together ({len(kept)}): 50th/90th/95th"
+        f"/max {np.median(kept):.1f}/{np.percentile(kept, 90):.1f}/{np.percentile(kept, 95):.1f}/{max(kept):.1f};"
+        f" pairs of different speakers, 5th/50th pct {np.percentile([p[3] for p in different], 5):.1f}/"
+        f"{np.median([p[3] for p in different]):.1f}"
+    )
 
 
 if __name__ == "__main__":
