@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from asr import speaker_clusters as clusters
+from asr import speaker_pitch
 from asr.engines.base import SAMPLE_RATE, Segment, Span
 from asr.engines.silero_vad import SileroVad
 from services.errors import BadRequest, NotConfigured
@@ -131,8 +132,10 @@ class Diarizer:
             heard = int(((window_embeddings @ reference_embeddings.T).max(axis=0) >= KNOWN_SPEAKER).sum())
             low = min(options.max_speakers, max(options.min_speakers, heard))
             options = replace(options, min_speakers=low)
+        counted = options.num_speakers is None  # the count is decided here, with pitch as a second cue
+        pitches = [speaker_pitch.track(audio[w.start : w.end]) for w in cuts] if counted else None
         per_window, centres = clusters.speaker_per_window(
-            pieces, window_embeddings, options.num_speakers, options.min_speakers, options.max_speakers
+            pieces, window_embeddings, options.num_speakers, options.min_speakers, options.max_speakers, pitches
         )
         order = list(dict.fromkeys(per_window))  # the first to speak is A
         names = dict(

@@ -14,10 +14,12 @@
    change); with ``PASSES`` > 1 the turns that gives are clustered again.
 5. Without a count asked for, speakers are then folded into the others one at a time: one with less
    than ``MIN_SPEAKER_SECONDS`` of speech, or the smaller of two whose centres (the mean of all their
-   windows) are at least ``MERGE_SPEAKERS`` alike; the windows are relabelled (4.) after each fold.
-   Whole-turn centres are steadier than the segments step 3 counts with, so the count is decided here.
+   windows) are at least ``MERGE_SPEAKERS`` alike, unless their pitches differ clearly
+   (``asr.speaker_pitch``: a second cue the encoder does not see well); the windows are relabelled (4.)
+   after each fold. Whole-turn centres are steadier than the segments step 3 counts with, so the count
+   is decided here.
 
-The thresholds are tuned on the development sets only (``bench/diarize_sets.py --tune``).
+The thresholds are tuned on the development sets only (``bench/diarize_sets.py --tune`` and ``--tune-pitch``).
 """
 
 from __future__ import annotations
@@ -26,18 +28,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asr import speaker_pitch
 from asr.engines.base import SAMPLE_RATE, Span
 
 PAUSE_MS = 150  # a pause at least this long may be a change of speaker
 WINDOW_SECONDS = 1.6  # speech is embedded in windows of at most this long
 SAME_SEGMENT = 0.7  # a window at least this similar (cosine) to the segment before it continues it
-SAME_SPEAKER = 0.92  # two groups of segments at least this similar on average (cosine) are one voice
+SAME_SPEAKER = 0.88  # two groups of segments at least this similar on average (cosine) are one voice
 SHORT_SECONDS = 1.5  # shorter segments join the nearest speaker; they do not vote on the count
 REFINE_ROUNDS = 3
 SWITCH = 0.2  # what a change of speaker between two windows costs, against their similarity to each speaker
 PASSES = 1  # more: the turns a pass finds are clustered again (no better on the development set)
-MIN_SPEAKER_SECONDS = 3.0  # a speaker found with less speech than this (seconds) is folded into the others
-MERGE_SPEAKERS = 0.83  # two speakers found whose centres are at least this similar are one
+MIN_SPEAKER_SECONDS = 2.0  # a speaker found with less speech than this (seconds) is folded into the others
+MERGE_SPEAKERS = 0.8  # two speakers found whose centres are at least this similar are one
 
 
 @dataclass
@@ -163,11 +166,17 @@ def relabel(pieces: list[list[Span]], embeddings: np.ndarray, centres: np.ndarra
 
 
 def speaker_per_window(
-    pieces: list[list[Span]], embeddings: np.ndarray, count: int | None, low: int, high: int
+    pieces: list[list[Span]],
+    embeddings: np.ndarray,
+    count: int | None,
+    low: int,
+    high: int,
+    pitches: list[np.ndarray] | None = None,
 ) -> tuple[list[int], np.ndarray]:
     """A speaker number per window of ``pieces`` and the speakers' centres: segments clustered, every
     window relabelled along its piece; then the turns that gives are clustered again, ``PASSES`` in all.
-    Every speaker the clustering finds keeps at least one window."""
+    Every speaker the clustering finds keeps at least one window. ``pitches``: each window's voiced
+    frames (``speaker_pitch.track``), which keep speakers of clearly different pitch from being folded."""
     found = segments(pieces, embeddings)
     per_window: list[int] = []
     for _ in range(PASSES):
@@ -180,13 +189,20 @@ def speaker_per_window(
         per_window = relabelled
         found = runs(pieces, embeddings, per_window)
     if count is None:
-        per_window = prune(pieces, embeddings, per_window, low)
+        per_window = prune(pieces, embeddings, per_window, low, pitches)
     return per_window, centroids(embeddings, np.array(per_window))
 
 
-def prune(pieces: list[list[Span]], embeddings: np.ndarray, labels: list[int], low: int) -> list[int]:
+def prune(
+    pieces: list[list[Span]],
+    embeddings: np.ndarray,
+    labels: list[int],
+    low: int,
+    pitches: list[np.ndarray] | None = None,
+) -> list[int]:
     """Speakers folded into the others, one at a time while more than ``low`` are left: one with less than
-    ``MIN_SPEAKER_SECONDS`` of speech, or one whose centre is ``MERGE_SPEAKERS`` alike another's; every
+    ``MIN_SPEAKER_SECONDS`` of speech, or one whose centre is ``MERGE_SPEAKERS`` alike another's and whose
+    pitch (from ``pitches``, one array of voiced frames per window) is not clearly different; every
     window is then relabelled along its piece with the speakers left."""
     seconds = np.array([(w.end - w.start) / SAMPLE_RATE for piece in pieces for w in piece])
     while True:
@@ -197,6 +213,12 @@ def prune(pieces: list[list[Span]], embeddings: np.ndarray, labels: list[int], l
         centres = centroids(embeddings, index)
         talk = np.bincount(index, weights=seconds, minlength=len(kept))
         alike = centres @ centres.T - 2 * np.eye(len(kept))
+        if pitches is not None:
+            voices = [
+                speaker_pitch.median_pitch([p for p, k in zip(pitches, index, strict=True) if k == s])
+                for s in range(len(kept))
+            ]
+            alike[speaker_pitch.apart(voices)] = -1.0
         if talk.min() < MIN_SPEAKER_SECONDS:
             drop = int(np.argmin(talk))
         elif alike.max() >= MERGE_SPEAKERS:

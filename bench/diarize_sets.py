@@ -4,6 +4,7 @@
     .venv/bin/python bench/diarize_sets.py            # dev, dev2 and eval, side by side
     .venv/bin/python bench/diarize_sets.py --sets eval2  # only the sets named (comma-separated)
     .venv/bin/python bench/diarize_sets.py --tune     # the grid of thresholds, scored on dev and dev2 only
+    .venv/bin/python bench/diarize_sets.py --tune-pitch  # the same for the pitch cue and the folding it guards
     .venv/bin/python bench/diarize_sets.py --write    # regenerate tests/data/diarize_sets.json from the seeds
 
 Per set: the share of conversations whose speaker count is found, the share of single-speaker speech
@@ -27,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from asr import speaker_clusters  # noqa: E402
+from asr import speaker_clusters, speaker_pitch  # noqa: E402
 from asr.diarize import Diarizer, SpeakerOptions  # noqa: E402
 from asr.engines.silero_vad import SileroVad  # noqa: E402
 from services.speaker_encoder import ResemblyzerEncoder  # noqa: E402
@@ -40,6 +41,14 @@ GRID = {
     "MIN_SPEAKER_SECONDS": (0.0, 2.0, 3.0, 4.0),
     "MERGE_SPEAKERS": (0.8, 0.83, 0.86, 1.01),  # 1.01: never merge
 }
+PITCH_GRID = {
+    "PERIODIC": (0.3, 0.4, 0.5),
+    "APART": (3.5, 4.0, 4.5, 5.0),  # semitones
+    "SAME_SPEAKER": (0.88,),
+    "MERGE_SPEAKERS": (0.8, 0.83),
+    "MIN_SPEAKER_SECONDS": (2.0, 3.0),
+}
+MODULES = {"PERIODIC": speaker_pitch, "APART": speaker_pitch}  # the rest are in speaker_clusters
 DEVELOPMENT = ("dev", "dev2")
 ALL_SETS = (*DEVELOPMENT, "eval", "eval2")
 
@@ -100,8 +109,8 @@ def prepare(set_name: str) -> list[tuple[dict[str, Any], np.ndarray, list[Any], 
     return out
 
 
-def tune(encoder: CachedEncoder) -> None:
-    """Every setting of ``GRID`` scored on the development sets together: first the speaker count found
+def tune(encoder: CachedEncoder, grid: dict[str, tuple[float, ...]]) -> None:
+    """Every setting of ``grid`` scored on the development sets together: first the speaker count found
     (without ``num_speakers``); among the settings tied best on it, the mean of speech attributed right
     and of turns with one label inside (with ``num_speakers`` given)."""
     import asr.diarize
@@ -109,10 +118,20 @@ def tune(encoder: CachedEncoder) -> None:
     dev = [conversation for name in DEVELOPMENT for conversation in prepare(name)]
     pauses = {audio.tobytes(): asr.diarize.PAUSES(audio) for _, audio, _, _ in dev}
     asr.diarize.PAUSES = lambda audio: pauses[audio.tobytes()]  # type: ignore[assignment,misc]
+    track, tracked = speaker_pitch.track, {}
+
+    def cached_track(clip: np.ndarray) -> np.ndarray:
+        key = (clip.tobytes(), speaker_pitch.PERIODIC)
+        if key not in tracked:
+            tracked[key] = track(clip)
+        return tracked[key]
+
+    speaker_pitch.track = cached_track  # type: ignore[assignment]
+    GRID = grid  # noqa: N806
 
     def use(values: tuple[Any, ...]) -> None:
         for name, value in zip(GRID, values, strict=True):
-            setattr(speaker_clusters, name, value)
+            setattr(MODULES.get(name, speaker_clusters), name, value)
 
     counts = {}
     for values in itertools.product(*GRID.values()):
@@ -143,8 +162,8 @@ def main() -> None:
         print(f"wrote {MANIFEST}")
         return
     encoder = CachedEncoder()
-    if "--tune" in sys.argv:
-        tune(encoder)
+    if "--tune" in sys.argv or "--tune-pitch" in sys.argv:
+        tune(encoder, PITCH_GRID if "--tune-pitch" in sys.argv else GRID)
         return
     named = sys.argv[sys.argv.index("--sets") + 1].split(",") if "--sets" in sys.argv else [*DEVELOPMENT, "eval"]
     table = {}

@@ -62,10 +62,10 @@ def evaluation_set() -> list[tuple[np.ndarray, list[HeldOutTurn], list[Span]]]:
 
 
 def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, evaluation_set):
-    """Measured once on the evaluation set (docs/benchmarks.md): speaker count right in 7 of 12
-    conversations, 89.2 % of speech attributed right, 96.7 % and exactly the speakers asked for with
-    ``num_speakers``, 88 % of turns with one label inside. The guards sit a margin below; the issue's
-    targets (90 % of counts, 90 % of speech) are not met, see docs/benchmarks.md."""
+    """Measured once on the evaluation set (docs/benchmarks.md, third round: the pitch cue): speaker count
+    right in 7 of 12 conversations, 88.2 % of speech attributed right, 96.7 % and exactly the speakers
+    asked for with ``num_speakers``, 88 % of turns with one label inside. The guards sit a margin below;
+    the issue's targets (90 % of counts, 90 % of speech) are not met, see docs/benchmarks.md."""
     counted, right, right_fixed, steady = 0, [], [], []
     for audio, truth, spans in evaluation_set:
         speakers = len({t.speaker for t in truth})
@@ -78,7 +78,7 @@ def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, eva
         right_fixed.append(scored["right"])
         steady.append(scored["steady"])
     assert counted >= 6, counted
-    assert np.mean(right) >= 0.87, right
+    assert np.mean(right) >= 0.86, right
     assert np.mean(right_fixed) >= 0.94, right_fixed
     assert np.mean(steady) >= 0.82, steady
 
