@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from asr import speaker_clusters, speaker_pitch  # noqa: E402
 from asr.diarize import Diarizer, SpeakerOptions  # noqa: E402
 from asr.engines.silero_vad import SileroVad  # noqa: E402
+from services import pitch  # noqa: E402
 from services.speaker_encoder import ResemblyzerEncoder  # noqa: E402
 from tests.asr.conversations import MANIFEST, layout, load_set, render, score  # noqa: E402
 
@@ -48,7 +49,7 @@ PITCH_GRID = {
     "MERGE_SPEAKERS": (0.8, 0.83),
     "MIN_SPEAKER_SECONDS": (2.0, 3.0),
 }
-MODULES = {"PERIODIC": speaker_pitch, "APART": speaker_pitch}  # the rest are in speaker_clusters
+MODULES = {"PERIODIC": pitch, "APART": speaker_pitch}  # the rest are in speaker_clusters
 DEVELOPMENT = ("dev", "dev2")
 ALL_SETS = (*DEVELOPMENT, "eval", "eval2")
 
@@ -121,7 +122,7 @@ def tune(encoder: CachedEncoder, grid: dict[str, tuple[float, ...]]) -> None:
     track, tracked = speaker_pitch.track, {}
 
     def cached_track(clip: np.ndarray) -> np.ndarray:
-        key = (clip.tobytes(), speaker_pitch.PERIODIC)
+        key = (clip.tobytes(), pitch.PERIODIC)
         if key not in tracked:
             tracked[key] = track(clip)
         return tracked[key]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from services import pitch
 from services.errors import BadRequest, UpstreamError
 
 
@@ -29,6 +30,7 @@ class Audio:
         return self.samples.size / self.sample_rate
 
 
+MIN_VOICED_FRAMES = 3  # 30 ms of voiced speech: fewer say nothing about a voice's pitch
 STREAM_SIZE = 0xFFFFFFFF  # RIFF/data size of a WAV whose length is not known yet (streamed)
 
 
@@ -176,41 +178,14 @@ def frame_signal(samples: np.ndarray, frame: int, hop: int) -> np.ndarray:
     return samples[index]
 
 
-def median_f0(samples: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float = 450.0) -> float | None:
-    """Median fundamental frequency (Hz) of the voiced frames, by normalised autocorrelation;
-    None when nothing in the recording is voiced."""
+def median_f0(samples: np.ndarray, sample_rate: int) -> float | None:
+    """Median fundamental frequency (Hz) of the voiced frames (``services.pitch``, YIN every 10 ms);
+    None when fewer than ``MIN_VOICED_FRAMES`` are voiced."""
     x = samples.astype(np.float32)
     if x.size and np.abs(x).max() > 1.5:
         x = x / 32768.0
-    frame, hop = int(0.04 * sample_rate), int(0.01 * sample_rate)
-    frames = frame_signal(x, frame, hop)
-    if not len(frames):
-        return None
-    energy = np.sqrt((frames**2).mean(axis=1))
-    loud = frames[energy > max(0.02 * energy.max(), 1e-4)]
-    lag_min, lag_max = int(sample_rate / fmax), int(sample_rate / fmin)
-    f0s: list[float] = []
-    for chunk in loud:
-        chunk = chunk - chunk.mean()
-        spectrum = np.fft.rfft(chunk, n=2 * frame)
-        corr = np.fft.irfft(spectrum * np.conj(spectrum))[:frame]
-        if corr[0] <= 0:
-            continue
-        corr = corr / corr[0]
-        window = corr[lag_min:lag_max]
-        if window.size == 0:
-            continue
-        lag = int(np.argmax(window)) + lag_min
-        if corr[lag] < 0.5:  # not clearly periodic: unvoiced
-            continue
-        # prefer the shortest lag that is nearly as good (avoid octave-down errors)
-        for divisor in (3, 2):
-            sub = lag // divisor
-            if sub >= lag_min and corr[sub] > 0.9 * corr[lag]:
-                lag = sub
-                break
-        f0s.append(sample_rate / lag)
-    return float(np.median(f0s)) if len(f0s) >= 3 else None
+    semitones = pitch.track(x, sample_rate)
+    return pitch.to_hertz(float(np.median(semitones))) if semitones.size >= MIN_VOICED_FRAMES else None
 
 
 def syllable_rate(samples: np.ndarray, sample_rate: int) -> float | None:

@@ -78,7 +78,7 @@ def test_held_out_conversations_keep_their_measured_quality(speaker_encoder, eva
         right_fixed.append(scored["right"])
         steady.append(scored["steady"])
     assert counted >= 6, counted
-    assert np.mean(right) >= 0.86, right
+    assert np.mean(right) >= 0.87, right
     assert np.mean(right_fixed) >= 0.94, right_fixed
     assert np.mean(steady) >= 0.82, steady
 
