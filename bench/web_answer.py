@@ -89,7 +89,7 @@ def main() -> None:
         llm = stack.enter_context(
             running_service(
                 "llm",
-                {"LLM_WEBSEARCH_URL": websearch, "LLM_EMBEDDING_URL": "", "LLM_ASR_URL": "", "LLM_TTS_URL": ""},
+                {"LLM_WEBSEARCH_URL": websearch, "LLM_EMBEDDING_URL": embedding, "LLM_ASR_URL": "", "LLM_TTS_URL": ""},
             )
         )
         for query, results in cases:
@@ -123,6 +123,8 @@ def main() -> None:
                 "any": bool(urls),
                 "chinese": len(CJK.findall(message.content or "")) / max(1, len(letters)) >= 0.5,
                 "seconds": time.perf_counter() - started,
+                "urls": list(dict.fromkeys(urls)),
+                "answer_url": answer_url,
                 "query": query["query"],
                 "content": message.content,
                 "sources": [{key: row[key] for key in ("title", "url", "snippet")} for row in top],
@@ -151,6 +153,11 @@ def main() -> None:
         print(f"{mark} {row['split']} {row['lang']} {row['query']!r}: {row['content'][:300]!r}")
     for split in sorted({r["split"] for r in rows}):
         table(split, [r for r in rows if r["split"] == split])
+    cited = [(url, r["answer_url"]) for r in rows for url in r.get("urls", [])]
+    wrong = sum(url != answer for url, answer in cited)
+    print(
+        f"\ncited sources that are not the answering page: {wrong} of {len(cited)} ({wrong / max(1, len(cited)):.0%})"
+    )
     seconds = sorted(r["seconds"] for r in rows)
     print(f"\nanswer time: p50 {statistics.median(seconds):.1f} s, max {seconds[-1]:.1f} s ({args.parallel} at once)")
 
