@@ -4,9 +4,10 @@ source as the model was shown it (title and snippet) and of the question.
 This finds the source of a sentence that shares no words with it, above all one in the other language (the
 embedded default, use-multilingual-v3, puts a sentence and its translation close together). A sentence is
 attributed to the source it is most similar to when that similarity is at least ``CLOSE`` and leads the next
-source's by ``AHEAD``, and when the sentence is further from the question than from that source (a sentence
-that says the question back is closest to the question). Without the embedding service (not configured, down,
-or answering in an unexpected shape) nothing is attributed by meaning; that is logged once.
+source's by ``AHEAD``, and when the sentence is closer to that source than to the question (a sentence that
+says the question back, in other words or in the other language, is closest to the question). Without the
+embedding service (not configured, down, or answering in an unexpected shape) nothing is attributed by
+meaning; that is logged once.
 """
 
 from __future__ import annotations

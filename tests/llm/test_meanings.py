@@ -77,7 +77,8 @@ async def test_a_sentence_in_the_other_language_than_its_source_is_cited_to_it(s
 
 async def test_the_question_said_back_and_unsupported_sentences_stay_uncited(siblings):
     for found, content in [
-        (TEA_EN, "Many people ask how ripe pu-erh tea is actually made today."),  # closer to the question
+        (RAFT, "Many people wonder how Raft servers choose their leader."),  # closer to the question than to [2]
+        (TEA_EN, "Many people ask how ripe pu-erh tea is actually made today."),
         (TIDES_ZH, "很多人都想知道潮汐究竟是怎么形成的。"),
         (RAFT, "How does Raft choose a leader?"),  # no new words
         (RAFT, "Raft is a popular library written by a team in Norway. It is fast and free to download."),
