@@ -15,7 +15,8 @@ from llm import messages as chat_messages
 from llm.siblings import Siblings
 from services.errors import BadRequest
 
-SOURCES_BY_CONTEXT_SIZE = {"low": 3, "medium": 5, "high": 8}  # OpenAI's search_context_size
+SOURCES_BY_CONTEXT_SIZE = {"low": 2, "medium": 3, "high": 8}  # OpenAI's search_context_size: sources in the prompt
+SEARCHED = 5  # results asked of websearch at the least: it ranks them all, the best go in the prompt
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 QUESTION_WORD = re.compile(
     r"^(?:what|why|how|who|when|where|which|is|are|do|does|can|should)\b|什么|为什么|怎么|怎样|如何|哪|谁|吗|多少|几",
@@ -111,8 +112,8 @@ def is_chinese(text: str) -> bool:
 
 
 async def search(siblings: Siblings, question: str, count: int) -> list[Source]:
-    """The websearch service's best results for the question, numbered from 1."""
-    params = {"q": question, "limit": count}
+    """The websearch service's ``count`` best results for the question (of at least ``SEARCHED``), numbered from 1."""
+    params = {"q": question, "limit": max(count, SEARCHED)}
     if is_chinese(question):
         params["lang"] = "zh"
     body = await siblings.call(siblings.websearch, "GET", "/search/web", params=params)
