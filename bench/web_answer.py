@@ -12,7 +12,9 @@ twin never among them).
 
 Starts (all on 127.0.0.1): a throw-away PostgreSQL cluster, the real embedding service, a page server for
 tests/data/websearch/pages, a server speaking SearXNG's JSON API (tests/websearch/searxng.py), the websearch
-service and the llm service on its embedded default (Qwen2.5-Coder-0.5B-Instruct) pointed at websearch.
+service and the llm service on its embedded default (Qwen2.5-Coder-0.5B-Instruct) pointed at websearch and at
+the embedding service (which attributes sentences by meaning). Besides the table it prints how many of the
+cited sources are not the answering page.
 The questions are asked a few at once, as concurrent users would.
 """
 
