@@ -12,7 +12,9 @@ twin never among them).
 
 Starts (all on 127.0.0.1): a throw-away PostgreSQL cluster, the real embedding service, a page server for
 tests/data/websearch/pages, a server speaking SearXNG's JSON API (tests/websearch/searxng.py), the websearch
-service and the llm service on its embedded default (Qwen2.5-Coder-0.5B-Instruct) pointed at websearch.
+service and the llm service on its embedded default (Qwen2.5-Coder-0.5B-Instruct) pointed at websearch and at
+the embedding service (which attributes sentences by meaning). Besides the table it prints how many of the
+cited sources are not the answering page.
 The questions are asked a few at once, as concurrent users would.
 """
 
@@ -89,7 +91,7 @@ def main() -> None:
         llm = stack.enter_context(
             running_service(
                 "llm",
-                {"LLM_WEBSEARCH_URL": websearch, "LLM_EMBEDDING_URL": "", "LLM_ASR_URL": "", "LLM_TTS_URL": ""},
+                {"LLM_WEBSEARCH_URL": websearch, "LLM_EMBEDDING_URL": embedding, "LLM_ASR_URL": "", "LLM_TTS_URL": ""},
             )
         )
         for query, results in cases:
@@ -123,6 +125,8 @@ def main() -> None:
                 "any": bool(urls),
                 "chinese": len(CJK.findall(message.content or "")) / max(1, len(letters)) >= 0.5,
                 "seconds": time.perf_counter() - started,
+                "urls": list(dict.fromkeys(urls)),
+                "answer_url": answer_url,
                 "query": query["query"],
                 "content": message.content,
                 "sources": [{key: row[key] for key in ("title", "url", "snippet")} for row in top],
@@ -151,6 +155,11 @@ def main() -> None:
         print(f"{mark} {row['split']} {row['lang']} {row['query']!r}: {row['content'][:300]!r}")
     for split in sorted({r["split"] for r in rows}):
         table(split, [r for r in rows if r["split"] == split])
+    cited = [(url, r["answer_url"]) for r in rows for url in r.get("urls", [])]
+    wrong = sum(url != answer for url, answer in cited)
+    print(
+        f"\ncited sources that are not the answering page: {wrong} of {len(cited)} ({wrong / max(1, len(cited)):.0%})"
+    )
     seconds = sorted(r["seconds"] for r in rows)
     print(f"\nanswer time: p50 {statistics.median(seconds):.1f} s, max {seconds[-1]:.1f} s ({args.parallel} at once)")
 

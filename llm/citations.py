@@ -3,8 +3,10 @@
 A small model often answers from a source, in its words, without writing its number. Each sentence of the
 answer that cites nothing is then attributed: when most of what it says beyond the question's own words is
 in one source (Latin words, and the character pairs of Chinese), `` [n]`` of that source goes at the
-sentence's end, before its full stop. A sentence that only says the question back, or that no source
-supports, gets no citation. The citations a reader sees are the model's own where it wrote them.
+sentence's end, before its full stop. A sentence that shares too few words with any source (one in the other
+language, one in the model's own words) is attributed by its meaning (``llm.meanings``) when the embedding
+service is at hand. A sentence that only says the question back, or that no source supports, gets no
+citation. The citations a reader sees are the model's own where it wrote them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from llm import openai_format
 from llm.engines.base import Chunk
+from llm.meanings import Meanings
+from llm.siblings import Siblings
 from llm.web_answer import Found
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -62,40 +66,60 @@ def sentences(text: str) -> list[str]:
 
 
 class Attribution:
-    """Cites the sentences of an answer to ``question`` that their sources support (see the module's doc)."""
+    """Cites the sentences of an answer to ``question`` that their sources support (see the module's doc); with
+    the llm's siblings, those that share too few words with any source are attributed by meaning too
+    (``llm.meanings``)."""
 
-    def __init__(self, found: Found) -> None:
+    def __init__(self, found: Found, siblings: Siblings | None = None) -> None:
         self.asked = terms(found.question)
         self.sources = [(source.number, terms(f"{source.title} {source.snippet}")) for source in found.sources]
+        self.meanings = Meanings(siblings, found)
+        self.decided: dict[str, int | None] = {}  # each sentence's source, once known
+
+    def new_terms(self, sentence: str) -> set[str]:
+        """What the sentence says beyond the question, when that is enough to be attributed at all."""
+        said = terms(CITATION.sub(" ", sentence)) - self.asked
+        return said if len(said) >= SUPPORTED_TERMS else set()
 
     def source_of(self, sentence: str) -> int | None:
-        """The number of the source that supports the sentence, or None when none does."""
-        said = terms(CITATION.sub(" ", sentence)) - self.asked
-        if len(said) < SUPPORTED_TERMS or not self.sources:
+        """The number of the source whose words support the sentence, or None when none does."""
+        said = self.new_terms(sentence)
+        if not said or not self.sources:
             return None
         shared, number = max((len(said & known), -number) for number, known in self.sources)
         return -number if shared >= SUPPORTED_TERMS and shared / len(said) >= SUPPORTED_SHARE else None
 
+    async def decide(self, pieces: list[str]) -> None:
+        """Find the sources of the sentences not decided yet: by their words, then the rest by their meaning."""
+        todo = [p for p in dict.fromkeys(pieces) if p not in self.decided and not CITATION.search(p)]
+        for sentence in todo:
+            self.decided[sentence] = self.source_of(sentence)
+        unsupported = [p for p in todo if self.decided[p] is None and self.new_terms(p)]
+        plain = [CITATION.sub(" ", sentence).strip() for sentence in unsupported]
+        for sentence, number in zip(unsupported, await self.meanings.sources_of(plain), strict=True):
+            self.decided[sentence] = number
+
     def cite(self, sentence: str) -> str:
-        if CITATION.search(sentence):
-            return sentence
-        number = self.source_of(sentence)
+        number = self.decided.get(sentence)
         if number is None:
             return sentence
         at = len(sentence.rstrip(TERMINAL + " \t\r\n"))
         return f"{sentence[:at]} [{number}]{sentence[at:]}"
 
-    def cited(self, content: str) -> str:
+    async def cited(self, content: str) -> str:
         """The whole answer with its supported sentences cited."""
-        return "".join(self.cite(sentence) for sentence in sentences(content))
+        pieces = sentences(content)
+        await self.decide(pieces)
+        return "".join(self.cite(sentence) for sentence in pieces)
 
-    def settled(self, content: str) -> str:
+    async def settled(self, content: str) -> str:
         """What of an answer still being written can be shown already: the sentences that are over (the next one
         has begun, so no citation of theirs is still to come) cited, then the current one up to where it may end."""
         pieces = sentences(content)
         rest = pieces.pop() if pieces else ""
         if pieces and not re.search(r"[^\s\[\]\d]", rest):
             rest = pieces.pop() + rest
+        await self.decide(pieces)
         return "".join(self.cite(sentence) for sentence in pieces) + rest[: len(rest.rstrip(HELD))]
 
 
@@ -111,20 +135,22 @@ def url_citations(content: str, found: Found) -> list[dict[str, Any]]:
     return cited
 
 
-def annotate(completion: dict[str, Any], found: Found) -> dict[str, Any]:
+async def annotate(completion: dict[str, Any], found: Found, siblings: Siblings | None = None) -> dict[str, Any]:
     """The ``chat.completion`` with its supported sentences cited and the citations as ``message.annotations``."""
     message = openai_format.first_choice(completion).get("message")
     if isinstance(message, dict) and isinstance(message.get("content"), str):
-        message["content"] = Attribution(found).cited(message["content"])
+        message["content"] = await Attribution(found, siblings).cited(message["content"])
         message["annotations"] = url_citations(message["content"], found)
     return completion
 
 
-async def annotated_stream(chunks: AsyncIterator[Chunk], found: Found) -> AsyncIterator[Chunk]:
+async def annotated_stream(
+    chunks: AsyncIterator[Chunk], found: Found, siblings: Siblings | None = None
+) -> AsyncIterator[Chunk]:
     """The answer as it is written, each sentence's end held until its citation is known (one is inserted
     where the sentence is attributed); the finishing chunk's ``delta.annotations`` hold the whole answer's
     citations, indexed into the content the chunks carried."""
-    attribution = Attribution(found)
+    attribution = Attribution(found, siblings)
     written = shown = ""
     last: Chunk | None = None
     try:
@@ -138,20 +164,22 @@ async def annotated_stream(chunks: AsyncIterator[Chunk], found: Found) -> AsyncI
                 if not text:
                     yield chunk
                     continue
-                ready = attribution.settled(written)
+                ready = await attribution.settled(written)
                 if len(ready) > len(shown):
                     yield with_delta(chunk, {**(delta or {}), "content": ready[len(shown) :]}, None)
                     shown = ready
                 continue
-            ready = attribution.cited(written)
+            ready = await attribution.cited(written)
             if len(ready) > len(shown):
                 yield with_delta(chunk, {"content": ready[len(shown) :]}, None)
                 shown = ready
             rest = {key: value for key, value in delta.items() if key != "content"}
             yield with_delta(chunk, {**rest, "annotations": url_citations(shown, found)}, choice["finish_reason"])
             last = None
-        if last is not None and len(attribution.cited(written)) > len(shown):  # ended without a finishing chunk
-            yield with_delta(last, {"content": attribution.cited(written)[len(shown) :]}, None)
+        if last is not None:  # ended without a finishing chunk
+            ready = await attribution.cited(written)
+            if len(ready) > len(shown):
+                yield with_delta(last, {"content": ready[len(shown) :]}, None)
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 

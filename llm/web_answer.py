@@ -15,7 +15,8 @@ from llm import messages as chat_messages
 from llm.siblings import Siblings
 from services.errors import BadRequest
 
-SOURCES_BY_CONTEXT_SIZE = {"low": 3, "medium": 5, "high": 8}  # OpenAI's search_context_size
+SOURCES_BY_CONTEXT_SIZE = {"low": 2, "medium": 3, "high": 8}  # OpenAI's search_context_size: sources in the prompt
+SEARCHED = 5  # results asked of websearch at the least: it ranks them all, the best go in the prompt
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 QUESTION_WORD = re.compile(
     r"^(?:what|why|how|who|when|where|which|is|are|do|does|can|should)\b|什么|为什么|怎么|怎样|如何|哪|谁|吗|多少|几",
@@ -52,13 +53,15 @@ PROMPTS = {
     ),
     "zh": Prompt(
         system="你根据网页搜索结果回答问题，并用方括号标出所用结果的编号，例如 [1]。",
-        turn="网页搜索结果：\n{sources}\n\n问题：{question}\n请只根据搜索结果（可能是英文的）用中文两三句话回答，"
+        turn="网页搜索结果：\n{sources}\n\n问题：{question}\n请只根据搜索结果（可能是英文的）用中文三四句话回答，"
         "并像 [1] 这样标出所依据的搜索结果。",
         topic="请根据搜索结果介绍：{question}",
         example_sources="[1] 长城的修建\n现存的长城大多修建于明朝，用砖石砌成，东起山海关，西至嘉峪关。"
+        "明朝修筑长城，是为了防御北方的蒙古骑兵。"
         "\n[2] 豆腐是怎样做成的\n黄豆浸泡后磨成豆浆，煮沸后加入卤水或石膏点浆，蛋白质凝固成豆花。",
         example_question="现在的长城是什么时候修的？",
-        example_answer="现存的长城大多是明朝修建的，用砖石砌成 [1]。它东起山海关，西至嘉峪关 [1]。",
+        example_answer="现存的长城大多是明朝修建的，用砖石砌成 [1]。它东起山海关，西至嘉峪关 [1]。"
+        "明朝修筑长城，是为了防御北方的蒙古骑兵 [1]。",
     ),
 }
 
@@ -109,8 +112,8 @@ def is_chinese(text: str) -> bool:
 
 
 async def search(siblings: Siblings, question: str, count: int) -> list[Source]:
-    """The websearch service's best results for the question, numbered from 1."""
-    params = {"q": question, "limit": count}
+    """The websearch service's ``count`` best results for the question (of at least ``SEARCHED``), numbered from 1."""
+    params = {"q": question, "limit": max(count, SEARCHED)}
     if is_chinese(question):
         params["lang"] = "zh"
     body = await siblings.call(siblings.websearch, "GET", "/search/web", params=params)

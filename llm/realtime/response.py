@@ -158,7 +158,7 @@ class ResponseRun:
         chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params, cache_prompt=True))
         chunks = await engine.open_stream(chat)
         if found is not None:
-            chunks = web.from_the_web(chunks, found)
+            chunks = web.from_the_web(chunks, found, self.siblings)
         think, calls = ThinkFilter(), self.calls
         voice = Voice(self) if self.audio else None
         try:

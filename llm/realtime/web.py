@@ -16,16 +16,17 @@ from typing import Any
 from llm import citations
 from llm.engines.base import Chunk
 from llm.openai_format import delta_text, first_choice
+from llm.siblings import Siblings
 from llm.web_answer import Found, is_chinese
 
 MARKER = re.compile(r"\s*\[(\d{1,2})\]")
 MAY_BE_MARKER = re.compile(r"\s*(?:\[\d{0,2})?$")  # the end of the text so far may begin a marker
 
 
-def sources_line(said: str, found: Found) -> str:
+async def sources_line(said: str, found: Found, siblings: Siblings | None = None) -> str:
     """The closing sentence naming the sources the answer drew on; empty when it drew on none."""
     by_number = {source.number: source for source in found.sources}
-    numbers = [int(n) for n in MARKER.findall(citations.Attribution(found).cited(said))]
+    numbers = [int(n) for n in MARKER.findall(await citations.Attribution(found, siblings).cited(said))]
     titles = list(dict.fromkeys(by_number[n].title for n in numbers if n in by_number))
     if not titles:
         return ""
@@ -34,7 +35,9 @@ def sources_line(said: str, found: Found) -> str:
     return "\nSources: " + "; ".join(titles) + "."
 
 
-async def from_the_web(chunks: AsyncIterator[Chunk], found: Found) -> AsyncIterator[Chunk]:
+async def from_the_web(
+    chunks: AsyncIterator[Chunk], found: Found, siblings: Siblings | None = None
+) -> AsyncIterator[Chunk]:
     """The answer's chunks without its ``[n]`` markers, then one more naming the sources it drew on."""
     said, held, last = "", "", None
     try:
@@ -52,7 +55,7 @@ async def from_the_web(chunks: AsyncIterator[Chunk], found: Found) -> AsyncItera
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
     said += held
-    closing = MARKER.sub("", held) + sources_line(said, found)
+    closing = MARKER.sub("", held) + await sources_line(said, found, siblings)
     if last is not None and closing:
         yield with_content(last, closing)
 

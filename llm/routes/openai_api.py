@@ -57,8 +57,8 @@ async def answer_with_sources(
     if not body.stream:
         completion = await engine.complete(chat)
         completion["model"] = route.name
-        return json_response(citations.annotate(completion, found))
-    return sse_response(citations.annotated_stream(renamed(await engine.open_stream(chat), route.name), found))
+        return json_response(await citations.annotate(completion, found, hub))
+    return sse_response(citations.annotated_stream(renamed(await engine.open_stream(chat), route.name), found, hub))
 
 
 async def renamed(chunks: AsyncIterator[Chunk], name: str) -> AsyncIterator[Chunk]:

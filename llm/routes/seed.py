@@ -36,7 +36,7 @@ async def chat(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> Re
     messages, found = await conversation(body, hub)
     route, completion = await complete(models, body.model, lambda route: chat_request(route, messages, body.params()))
     if body.web_search:
-        citations.annotate(completion, found)
+        await citations.annotate(completion, found, hub)
     answer: dict[str, Any] = {"content": openai_format.message_text(completion), "model": route.name, "raw": completion}
     if body.web_search:
         answer["sources"] = [source.row() for source in found.sources]
@@ -51,7 +51,7 @@ async def chat_stream(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep
     if not body.web_search:
         return ndjson_response(deltas(chunks))
     first: list[dict[str, Any]] = [{"sources": [source.row() for source in found.sources]}]
-    return ndjson_response(deltas(citations.annotated_stream(chunks, found), first))
+    return ndjson_response(deltas(citations.annotated_stream(chunks, found, hub), first))
 
 
 async def deltas(

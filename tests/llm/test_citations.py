@@ -47,7 +47,7 @@ def completion(content: str) -> dict[str, Any]:
 
 def answered(content: str, found: Found) -> tuple[str, list[str]]:
     """The content the client gets and the URL of each annotation, checked to sit on a ``[n]``."""
-    message = annotate(completion(content), found)["choices"][0]["message"]
+    message = asyncio.run(annotate(completion(content), found))["choices"][0]["message"]
     return message["content"], spans(message["content"], message["annotations"])
 
 
@@ -161,7 +161,7 @@ def test_a_streamed_answer_is_cited_as_the_whole_answer_is_in_any_pieces():
 
 def test_each_cited_number_is_an_annotation_slicing_its_marker():
     content = "Tides come from the Moon [1]. 熟茶渥堆发酵 [3]. Unknown [7]."
-    message = annotate(completion(content), RAFT)["choices"][0]["message"]
+    message = asyncio.run(annotate(completion(content), RAFT))["choices"][0]["message"]
     parsed = openai.types.chat.ChatCompletionMessage.model_validate(message)
     assert parsed.content == content  # cited answers are left as written
     assert [
