@@ -42,14 +42,34 @@ sys.path.insert(0, str(ROOT / "bench"))
 from websearch_web import DATA, labelled_set, page_server, websearch_env  # noqa: E402
 
 from llm.citations import terms  # noqa: E402
+from llm.web_answer import PROMPTS  # noqa: E402
 from services.postgres import LocalPostgres  # noqa: E402
 from tests.conftest import free_port, running_service, serve_routes, world_readable_tmpdir  # noqa: E402
 from tests.websearch.searxng import FakeSearxng  # noqa: E402
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 LETTER = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 MARKER = re.compile(r"\[\d+\]")
 ANSWERED_TERMS = 5  # an answer says at least this many words (or Chinese character pairs) the question did not
+COPIED_CHARS, COPIED_WORDS = 6, 4  # this long a run of the worked example's text in an answer is copied from it
+
+
+def runs(text: str) -> set[str]:
+    """Runs of ``COPIED_CHARS`` Chinese characters and of ``COPIED_WORDS`` English words in ``text``."""
+    found = set()
+    for chinese in CJK_RUN.findall(text):
+        found |= {chinese[i : i + COPIED_CHARS] for i in range(len(chinese) - COPIED_CHARS + 1)}
+    words = re.findall(r"[a-z]+", text.lower())
+    return found | {" ".join(words[i : i + COPIED_WORDS]) for i in range(len(words) - COPIED_WORDS + 1)}
+
+
+EXAMPLES = set().union(*(runs(f"{p.example_sources} {p.example_answer}") for p in PROMPTS.values()))
+
+
+def copies_the_example(answer: str, shown: str) -> bool:
+    """The answer repeats the worked example's text that its own sources do not have."""
+    return bool((runs(answer) & EXAMPLES) - runs(shown))
 
 
 def answer_set(split: str) -> list[tuple[dict, list[str]]]:
@@ -124,6 +144,9 @@ def main() -> None:
                 "real": real,
                 "any": bool(urls),
                 "chinese": len(CJK.findall(message.content or "")) / max(1, len(letters)) >= 0.5,
+                "copied": copies_the_example(
+                    message.content or "", " ".join(f"{r['title']} {r['snippet']}" for r in top)
+                ),
                 "seconds": time.perf_counter() - started,
                 "urls": list(dict.fromkeys(urls)),
                 "answer_url": answer_url,
@@ -160,6 +183,8 @@ def main() -> None:
     print(
         f"\ncited sources that are not the answering page: {wrong} of {len(cited)} ({wrong / max(1, len(cited)):.0%})"
     )
+    copied = [r["query"] for r in rows if r.get("copied")]
+    print(f"answers repeating the worked example's text: {len(copied)} {copied}")
     seconds = sorted(r["seconds"] for r in rows)
     print(f"\nanswer time: p50 {statistics.median(seconds):.1f} s, max {seconds[-1]:.1f} s ({args.parallel} at once)")
 
