@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.asr.speech import Turn
+
 SAMPLE_RATE = 16000
 MANIFEST = Path(__file__).resolve().parents[1] / "data" / "diarize_sets.json"
 
@@ -221,15 +223,6 @@ def layout(set_name: str) -> list[dict[str, Any]]:
 def load_set(set_name: str) -> list[dict[str, Any]]:
     """The committed plans of a set (``bench/diarize_sets.py --write`` regenerates them)."""
     return json.loads(MANIFEST.read_text(encoding="utf-8"))[set_name]
-
-
-@dataclass
-class Turn:
-    speaker: int
-    start: float
-    end: float
-    text: str
-    back_channel: bool = False
 
 
 def render(plan: dict[str, Any]) -> tuple[np.ndarray, list[Turn]]:

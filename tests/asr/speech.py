@@ -70,10 +70,14 @@ TURNS = (
 
 @dataclass
 class Turn:
+    """One speaker's turn in a rendered conversation: who, when (seconds), what; a back-channel ("yes", "对")
+    is said inside another speaker's turn."""
+
     speaker: int
     start: float
     end: float
     text: str
+    back_channel: bool = False
 
 
 def say(text: str, voice: tuple[str, int, int]) -> np.ndarray:

@@ -15,7 +15,6 @@ from asr.diarize import Diarizer, SpeakerOptions
 from asr.engines.base import Span
 from asr.engines.silero_vad import SileroVad
 from asr.engines.upstream import to_wav
-from tests.asr.conversations import Turn as HeldOutTurn
 from tests.asr.conversations import load_set, render, score
 from tests.asr.speech import VOICES, Turn, conversation, say
 
@@ -55,7 +54,7 @@ def agreement(truth: list[Turn], segments: list[tuple[str, float, float]]) -> fl
 
 
 @pytest.fixture(scope="module")
-def evaluation_set() -> list[tuple[np.ndarray, list[HeldOutTurn], list[Span]]]:
+def evaluation_set() -> list[tuple[np.ndarray, list[Turn], list[Span]]]:
     """The held-out evaluation conversations (thresholds are tuned on the development set only)."""
     vad = SileroVad()
     return [(audio, truth, vad(audio)) for audio, truth in map(render, load_set("eval"))]
