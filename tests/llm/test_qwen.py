@@ -103,7 +103,10 @@ def test_the_model_calls_a_tool_when_the_question_needs_it(qwen, question, city)
 def test_a_question_that_needs_no_tool_gets_text_though_tools_are_offered(qwen):
     client = openai.OpenAI(base_url=f"{qwen.url}/v1", api_key="none")
     answer = client.chat.completions.create(
-        model=QWEN, messages=[{"role": "user", "content": "把这句话翻译成英文：我喜欢编程。"}], tools=[WEATHER]
+        model=QWEN,
+        messages=[{"role": "user", "content": "把这句话翻译成英文：我喜欢编程。"}],
+        tools=[WEATHER],
+        temperature=0,  # greedy: whether the sampled default calls a tool is chance
     )
     message = answer.choices[0].message
     assert not message.tool_calls and "programming" in (message.content or "").lower(), message
@@ -112,7 +115,11 @@ def test_a_question_that_needs_no_tool_gets_text_though_tools_are_offered(qwen):
 def test_a_streamed_call_arrives_as_tool_call_deltas(qwen):
     client = openai.OpenAI(base_url=f"{qwen.url}/v1", api_key="none")
     stream = client.chat.completions.create(
-        model=QWEN, messages=[{"role": "user", "content": "上海天气如何？"}], tools=[WEATHER], stream=True
+        model=QWEN,
+        messages=[{"role": "user", "content": "上海天气如何？"}],
+        tools=[WEATHER],
+        stream=True,
+        temperature=0,  # greedy: whether the sampled default calls a tool is chance
     )
     chunks = list(stream)
     calls = [call for chunk in chunks if chunk.choices for call in chunk.choices[0].delta.tool_calls or []]
