@@ -168,7 +168,12 @@ def test_optimize_view_uploads_examples_plots_each_step_and_compares_start_with_
         time.sleep(0.5)
         status, points = status_and_points()
     final_points = len(driver.find_elements(By.CSS_SELECTOR, "#score-plot .plot-point"))
-    assert final_points == 3  # step 0 and one instruction in each of two steps
+    with opro.client() as http:
+        job_id = max(http.get("/optimize").json()["data"]["jobs"], key=lambda job: job["created_at"])["job_id"]
+        trajectory = http.get(f"/optimize/{job_id}").json()["data"]["trajectory"]
+    # step 0 and each step's proposal, one point per instruction (a reply the optimizer could not parse has none)
+    assert [entry["step"] for entry in trajectory] == [0, 1, 2]
+    assert final_points == sum(len(entry["instructions"]) for entry in trajectory) >= 2
     assert min(points_seen) < final_points  # the plot grew while the run went on
     assert driver.find_elements(By.CSS_SELECTOR, "#score-plot .plot-best")
 
