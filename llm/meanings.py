@@ -13,10 +13,10 @@ meaning; that is logged once.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import httpx
+import numpy as np
 
 from llm.siblings import Siblings
 from llm.web_answer import Found
@@ -26,7 +26,6 @@ log = logging.getLogger("lingxi.llm")
 CLOSE = 0.4  # the least cosine similarity of a sentence and the source it is attributed to
 AHEAD = 0.1  # by how much that source's similarity leads the next one's
 EMBEDDING_TIMEOUT = httpx.Timeout(15.0, connect=2.0)  # the answer waits on it: a slow service is given up on
-Vector = list[float]
 warned: set[str] = set()  # the kinds of reason already logged
 
 
@@ -36,19 +35,14 @@ def warn_once(kind: str, reason: str) -> None:
         log.warning("answers with sources: sentences are attributed by shared words only: %s", reason)
 
 
-def cosine(a: Vector, b: Vector) -> float:
-    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(x * x for x in b))
-    return sum(x * y for x, y in zip(a, b, strict=True)) / norms if norms else 0.0
-
-
 class Meanings:
     """The sources of sentences by meaning, for one answer; the question and sources are embedded on first use."""
 
     def __init__(self, siblings: Siblings | None, found: Found) -> None:
         self.siblings = siblings
         self.found = found
-        self.question: Vector | None = None
-        self.sources: list[tuple[int, Vector]] = []
+        self.question: np.ndarray | None = None  # a unit vector, as each row of ``sources`` is
+        self.sources = np.zeros((0, 0), dtype=np.float32)  # one row per source, in ``found.sources``' order
         self.off = siblings is None or not siblings.embedding.url or not found.sources
         if siblings is not None and not siblings.embedding.url:
             warn_once("unset", f"the embedding service is not configured (set {siblings.embedding.setting})")
@@ -64,32 +58,33 @@ class Meanings:
         if vectors is None:
             return [None] * len(sentences)
         if self.question is None:
-            self.question, *shown = vectors[len(sentences) :]
-            self.sources = [(source.number, vector) for source, vector in zip(self.found.sources, shown, strict=True)]
+            self.question, self.sources = vectors[len(sentences)], vectors[len(sentences) + 1 :]
         return [self.closest(vector) for vector in vectors[: len(sentences)]]
 
-    def closest(self, sentence: Vector) -> int | None:
+    def closest(self, sentence: np.ndarray) -> int | None:
         assert self.question is not None
-        ranked = sorted(((cosine(sentence, vector), number) for number, vector in self.sources), reverse=True)
-        best, number = ranked[0]
-        runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
-        if best >= CLOSE and best - runner_up >= AHEAD and best > cosine(sentence, self.question):
-            return number
+        similarity = self.sources @ sentence
+        order = np.argsort(-similarity, kind="stable")
+        best = float(similarity[order[0]])
+        runner_up = float(similarity[order[1]]) if len(order) > 1 else -1.0
+        if best >= CLOSE and best - runner_up >= AHEAD and best > float(self.question @ sentence):
+            return self.found.sources[int(order[0])].number
         return None
 
-    async def embed(self, texts: list[str]) -> list[Vector] | None:
-        """The texts' vectors from the embedding service; None (and off from then on) when it cannot give them."""
+    async def embed(self, texts: list[str]) -> np.ndarray | None:
+        """The texts' unit vectors from the embedding service; None (and off from then on) when it cannot give
+        them."""
         assert self.siblings is not None
         try:
             body = await self.siblings.call(
                 self.siblings.embedding, "POST", "/v1/embeddings", json={"input": texts}, timeout=EMBEDDING_TIMEOUT
             )
             rows = sorted(body["data"], key=lambda row: row["index"])
-            vectors = [[float(x) for x in row["embedding"]] for row in rows]
-            if len(vectors) != len(texts):
+            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != len(texts):
                 raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
         except (LingxiError, KeyError, TypeError, ValueError) as exc:
             warn_once("failed", f"the embedding service gave no vectors ({exc})")
             self.off = True
             return None
-        return vectors
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
