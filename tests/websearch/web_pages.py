@@ -65,17 +65,19 @@ PAGES = {
         ],
         lang="zh-CN",
     ),
+    # the distractors "tofu" and "wall" share their topics with the answer prompt's worked example
+    # (llm/web_answer.py) but not its words: an answer that copies the example is not taken for one from them
     "tofu": article(
         "豆腐是怎样做成的",
         [
-            "黄豆浸泡后磨成豆浆，煮沸后加入卤水或石膏点浆，蛋白质凝固成豆花。",
-            "豆花压去水分就成了豆腐。",
+            "做豆腐要先把黄豆泡一夜，加水磨碎，滤出豆浆后烧开。",
+            "往热豆浆里点入盐卤或石膏，豆浆凝结成豆花，再装进布包压出水分，便成了豆腐。",
         ],
         lang="zh-CN",
     ),
     "wall": article(
         "长城的修建",
-        ["现存的长城大多修建于明朝，用砖石砌成，东起山海关，西至嘉峪关。"],
+        ["今天看到的砖石长城主要是明代修筑的，从东边的山海关一直延伸到西边的嘉峪关。"],
         lang="zh-CN",
     ),
 }
