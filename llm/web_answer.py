@@ -15,7 +15,8 @@ from llm import messages as chat_messages
 from llm.siblings import Siblings
 from services.errors import BadRequest
 
-SOURCES_BY_CONTEXT_SIZE = {"low": 2, "medium": 3, "high": 8}  # OpenAI's search_context_size: sources in the prompt
+# OpenAI's search_context_size: sources in the prompt (with 2, the 0.5B model answered from the distractor)
+SOURCES_BY_CONTEXT_SIZE = {"low": 3, "medium": 3, "high": 8}
 SEARCHED = 5  # results asked of websearch at the least: it ranks them all, the best go in the prompt
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 QUESTION_WORD = re.compile(
