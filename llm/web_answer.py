@@ -18,9 +18,6 @@ from services.errors import BadRequest
 # OpenAI's search_context_size: sources in the prompt (with 2, the 0.5B model answered from the distractor)
 SOURCES_BY_CONTEXT_SIZE = {"low": 3, "medium": 3, "high": 8}
 SEARCHED = 5  # results asked of websearch at the least: it ranks them all, the best go in the prompt
-# the temperature of an answer from sources when the caller sets none (Perplexity's Sonar API defaults to 0.2 too):
-# at the embedded model's own 0.7 the 0.5B model answered a Chinese question from a distractor 2 times in 8
-TEMPERATURE = 0.2
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 QUESTION_WORD = re.compile(
     r"^(?:what|why|how|who|when|where|which|is|are|do|does|can|should)\b|什么|为什么|怎么|怎样|如何|哪|谁|吗|多少|几",
@@ -98,11 +95,6 @@ def source_count(options: Any) -> int:
     if location is not None and not (isinstance(location, dict) and isinstance(location.get("approximate"), dict)):
         raise BadRequest('web_search_options.user_location must be {"type": "approximate", "approximate": {...}}')
     return SOURCES_BY_CONTEXT_SIZE[size]
-
-
-def sampling(params: dict[str, Any]) -> dict[str, Any]:
-    """The request's sampling parameters, with ``TEMPERATURE`` where the caller set no temperature."""
-    return {"temperature": TEMPERATURE, **params}
 
 
 def question_of(conversation: list[dict[str, Any]]) -> str:

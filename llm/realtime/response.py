@@ -155,8 +155,6 @@ class ResponseRun:
             count = web_answer.source_count(self.config.web_search_options)
             messages, found = await web_answer.prepare(self.siblings, messages, count)
         params = {**self.config.chat_params(), "stream_options": {"include_usage": True}}
-        if found is not None:
-            params = web_answer.sampling(params)
         chat = checked(ChatRequest(model=route.engine_model, messages=messages, params=params, cache_prompt=True))
         chunks = await engine.open_stream(chat)
         if found is not None:

@@ -51,7 +51,6 @@ async def answer_with_sources(
 ) -> Response:
     """OpenAI's web search: the answer cites numbered search results, each ``[n]`` a ``url_citation``."""
     count = web_answer.source_count(params.pop("web_search_options"))
-    params = web_answer.sampling(params)
     route, engine = models.ready(body.model)
     conversation, found = await web_answer.prepare(hub, chat_request(route, body.messages, params).messages, count)
     chat = checked(chat_request(route, conversation, params))

@@ -23,10 +23,6 @@ router = APIRouter()
 SOURCES = web_answer.SOURCES_BY_CONTEXT_SIZE["medium"]
 
 
-def params_of(body: SeedChatRequest) -> dict[str, Any]:
-    return web_answer.sampling(body.params()) if body.web_search else body.params()
-
-
 async def conversation(body: SeedChatRequest, hub: Siblings) -> tuple[list[dict[str, Any]], web_answer.Found]:
     dumped = [message.model_dump(exclude_none=True) for message in body.messages]
     if not body.web_search:
@@ -38,7 +34,7 @@ async def conversation(body: SeedChatRequest, hub: Siblings) -> tuple[list[dict[
 async def chat(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> Response:
     models.ready(body.model)  # an unknown model fails before the web is searched
     messages, found = await conversation(body, hub)
-    route, completion = await complete(models, body.model, lambda route: chat_request(route, messages, params_of(body)))
+    route, completion = await complete(models, body.model, lambda route: chat_request(route, messages, body.params()))
     if body.web_search:
         await citations.annotate(completion, found, hub)
     answer: dict[str, Any] = {"content": openai_format.message_text(completion), "model": route.name, "raw": completion}
@@ -51,7 +47,7 @@ async def chat(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> Re
 async def chat_stream(body: SeedChatRequest, models: ModelsDep, hub: SiblingsDep) -> StreamingResponse:
     models.ready(body.model)
     messages, found = await conversation(body, hub)
-    _, chunks = await open_stream(models, body.model, lambda route: chat_request(route, messages, params_of(body)))
+    _, chunks = await open_stream(models, body.model, lambda route: chat_request(route, messages, body.params()))
     if not body.web_search:
         return ndjson_response(deltas(chunks))
     first: list[dict[str, Any]] = [{"sources": [source.row() for source in found.sources]}]

@@ -15,7 +15,6 @@ import httpx
 import openai
 import pytest
 
-from llm import web_answer
 from llm.app import create_app
 from llm.config import Settings
 from llm.siblings import Siblings
@@ -165,24 +164,6 @@ def test_the_seed_api_answers_with_sources(steady, pages):
             "/api/chat/stream", json={"messages": [{"role": "user", "content": BEES}], "web_search": True}
         ).text.splitlines()
     assert '"sources"' in lines[0] and pages["bees"] in lines[0] and json.loads(lines[-1]) == {"event": "done"}
-
-
-def test_answers_from_sources_decode_at_a_low_temperature_unless_the_caller_sets_one(steady, answering, monkeypatch):
-    _, engine = steady.app.state.models.ready(QWEN)
-    complete, temperatures = engine.complete, []
-
-    async def recording(request):
-        temperatures.append(request.params.get("temperature"))
-        return await complete(request)
-
-    monkeypatch.setattr(engine, "complete", recording)
-    for sampling in ({}, {"temperature": 0.9}):
-        question = {"model": QWEN, "messages": [{"role": "user", "content": TEA}], "max_tokens": 8, **sampling}
-        answering.chat.completions.create(**question, web_search_options={})
-    with steady.client() as client:
-        for web_search in (True, False):
-            client.post("/api/chat", json={"messages": [{"role": "user", "content": TEA}], "web_search": web_search})
-    assert temperatures == [web_answer.TEMPERATURE, 0.9, web_answer.TEMPERATURE, None]
 
 
 def test_web_search_not_configured_is_a_503_naming_the_setting(qwen):
