@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (0: all)")
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, help="sent with each question (default: none, the llm's own)")
     parser.add_argument("--every", type=int, default=1, help="ask every Nth question (a quick mixed sample)")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--split", choices=["dev", "eval", "all"], default="dev")
@@ -129,6 +130,7 @@ def main() -> None:
                 messages=[{"role": "user", "content": query["query"]}],
                 web_search_options={},
                 max_tokens=args.max_tokens,
+                **({} if args.temperature is None else {"temperature": args.temperature}),
             )
             message = completion.choices[0].message
             urls = [a.url_citation.url for a in message.annotations or []]
