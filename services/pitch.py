@@ -7,6 +7,8 @@ a parabola), in NumPy. Frames quieter than ``QUIET`` of the clip's loudest, or w
 
 from __future__ import annotations
 
+from math import gcd
+
 import numpy as np
 
 RATE = 8000  # pitch is tracked on the audio resampled to this rate (fast, and enough for 400 Hz)
@@ -22,8 +24,6 @@ BASE_HZ = 55.0  # semitones are counted from here
 
 def track(clip: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
     """The voiced frames' pitch of ``clip`` (mono, any scale), in semitones above ``BASE_HZ``."""
-    from math import gcd
-
     from scipy.signal import resample_poly
 
     length = SPAN + LONGEST + 1

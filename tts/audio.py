@@ -181,10 +181,7 @@ def frame_signal(samples: np.ndarray, frame: int, hop: int) -> np.ndarray:
 def median_f0(samples: np.ndarray, sample_rate: int) -> float | None:
     """Median fundamental frequency (Hz) of the voiced frames (``services.pitch``, YIN every 10 ms);
     None when fewer than ``MIN_VOICED_FRAMES`` are voiced."""
-    x = samples.astype(np.float32)
-    if x.size and np.abs(x).max() > 1.5:
-        x = x / 32768.0
-    semitones = pitch.track(x, sample_rate)
+    semitones = pitch.track(samples, sample_rate)  # YIN does not depend on the samples' scale
     return pitch.to_hertz(float(np.median(semitones))) if semitones.size >= MIN_VOICED_FRAMES else None
 
 
